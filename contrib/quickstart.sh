@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# blockd quick start: the README's two commands.
+#
+#   contrib/quickstart.sh run     build, then serve a 1 GiB sparse disk in var/
+#   contrib/quickstart.sh check   build twice (normal, ASan+UBSan) and run the suite
+#
+# Each verb does all set-up on a fresh Debian 12 machine: as root it installs
+# the Debian packages that are missing, then runs autoreconf, configure, make.
+set -euo pipefail
+
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$top"
+
+# Everything the build and the whole test suite need, by Debian package name.
+packages=(
+	build-essential autoconf automake pkg-config
+	libfuse3-dev fuse3 liburing-dev libnbd-dev check
+	mandoc
+)
+
+say() { printf 'quickstart: %s\n' "$*" >&2; }
+die() { say "$*"; exit 1; }
+
+install_packages() {
+	local missing=() p
+	for p in "${packages[@]}"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+			grep -q 'install ok installed' || missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	[ "$(id -u)" -eq 0 ] ||
+		die "missing packages: ${missing[*]}; run as root or: sudo apt-get install ${missing[*]}"
+	say "installing: ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -q
+	apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+# build DIR [configure options...]: an out-of-tree build, so the normal and
+# sanitizer builds live side by side.
+build() {
+	local dir=$1
+	shift
+	if [ ! -x configure ] || [ configure.ac -nt configure ] || [ Makefile.am -nt configure ]; then
+		say "autoreconf"
+		autoreconf -fi
+	fi
+	mkdir -p "$dir"
+	if [ ! -f "$dir/Makefile" ] || [ configure -nt "$dir/Makefile" ] ||
+	   [ "$(cat "$dir/.configure-args" 2>/dev/null)" != "$*" ]; then
+		say "configure $* (in $dir)"
+		(cd "$dir" && "$top/configure" -q "$@")
+		printf '%s' "$*" >"$dir/.configure-args"
+	fi
+	say "make (in $dir)"
+	make -C "$dir" -s -j"$(nproc)"
+}
+
+cmd_run() {
+	local disk=var/disk.img
+	install_packages
+	build build
+	mkdir -p var
+	if [ ! -e "$disk" ]; then
+		truncate -s 1G "$disk"
+		say "created $top/$disk (1 GiB, sparse)"
+	fi
+	exec build/daemon/blockd --foreground \
+		--export "disk=file:$top/$disk,size=1G"
+}
+
+cmd_check() {
+	local failed=0
+	install_packages
+
+	build build
+	say "make check (normal build)"
+	make -C build -s check || failed=1
+
+	build build-asan --enable-sanitizers
+	say "make check (ASan+UBSan build)"
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		make -C build-asan -s check || failed=1
+
+	say "make distcheck"
+	make -C build -s distcheck >build/distcheck.log 2>&1 || {
+		tail -n 60 build/distcheck.log >&2
+		failed=1
+	}
+
+	for dir in build build-asan; do
+		for log in "$dir"/tests/*.log "$dir"/tests/*/*.log; do
+			[ -f "$log" ] || continue
+			case $log in */test-suite.log) continue ;; esac
+			grep -q '^FAIL\|^ERROR' "${log%.log}.trs" 2>/dev/null && {
+				say "---- $log"
+				cat "$log" >&2
+			}
+		done
+	done
+	if [ $failed -ne 0 ]; then
+		say "FAILED"
+		exit 1
+	fi
+	say "all checks passed"
+}
+
+case ${1:-} in
+run) cmd_run ;;
+check) cmd_check ;;
+*)
+	echo "usage: $0 run|check" >&2
+	exit 2
+	;;
+esac

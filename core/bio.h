@@ -1,0 +1,460 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef BLOCKD_CORE_BIO_H
+#define BLOCKD_CORE_BIO_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include "compiler.h"
+#include "gfp.h"
+#include "mempool.h"
+
+/*
+ * struct bio: one contiguous range of a device and the memory it moves to
+ * or from, described by a table of bio_vecs.  This follows block/bio.c and
+ * include/linux/bvec.h: a bio_vec is (address, length, offset), a bvec_iter
+ * walks the table without modifying it, so several bios (clones, splits)
+ * can share one table, each with its own iterator.
+ */
+
+#define SECTOR_SHIFT	9
+#define SECTOR_SIZE	(1u << SECTOR_SHIFT)
+
+typedef uint64_t sector_t;
+
+/* Status of a completed bio: 0 or a negative errno. */
+typedef int blk_status_t;
+
+/*
+ * A segment of memory.  bv_page is any address (a page from the page
+ * allocator, or a caller's buffer for a source bio); the segment is
+ * [bv_page + bv_offset, bv_page + bv_offset + bv_len).
+ */
+struct bio_vec {
+	void *bv_page;
+	unsigned int bv_len;
+	unsigned int bv_offset;
+};
+
+struct bvec_iter {
+	sector_t bi_sector;		/* device address, in 512-byte sectors */
+	unsigned int bi_size;		/* bytes left */
+	unsigned int bi_idx;		/* current index into the bvec table */
+	unsigned int bi_bvec_done;	/* bytes done in the current bvec */
+};
+
+/* Operations, in the low byte of bi_opf. */
+enum req_op {
+	REQ_OP_READ = 0,
+	REQ_OP_WRITE = 1,
+	REQ_OP_FLUSH = 2,
+	REQ_OP_DISCARD = 3,
+	REQ_OP_WRITE_ZEROES = 4,
+	REQ_OP_LAST,
+};
+
+#define REQ_OP_BITS	8
+#define REQ_OP_MASK	((1u << REQ_OP_BITS) - 1)
+
+/* Flags, above the op. */
+#define REQ_FUA		(1u << 8)	/* forced unit access: durable on completion */
+#define REQ_PREFLUSH	(1u << 9)	/* flush the cache before this bio */
+#define REQ_NOUNMAP	(1u << 10)	/* write-zeroes must not deallocate */
+#define REQ_SYNC	(1u << 11)
+
+typedef unsigned int blk_opf_t;
+
+/* bi_flags: state kept by the bio layer. */
+#define BIO_CHAIN	0	/* __bi_remaining is in use */
+#define BIO_CLONED	1	/* shares another bio's bvec table */
+#define BIO_PAGES_OWNED	2	/* bio_alloc_pages() filled the table */
+
+struct bio;
+struct bio_set;
+struct blk_queue;
+
+typedef void (bio_end_io_t)(struct bio *bio);
+
+/* Bvecs held inline in every bio from a bio_set. */
+#define BIO_INLINE_VECS	4
+/* Largest bvec table: 256 pages = 1 MiB of page-sized bvecs. */
+#define BIO_MAX_VECS	256
+
+struct bio {
+	struct bio *bi_next;		/* bio_list and request chains */
+	struct blk_queue *bi_queue;	/* where submit_bio() sends it */
+	blk_opf_t bi_opf;
+	unsigned short bi_flags;
+	blk_status_t bi_status;
+	atomic_int __bi_remaining;
+	struct bvec_iter bi_iter;
+	bio_end_io_t *bi_end_io;
+	void *bi_private;
+	unsigned short bi_vcnt;		/* bvecs in use */
+	unsigned short bi_max_vecs;	/* bvecs the table can hold */
+	atomic_int __bi_cnt;		/* references */
+	struct bio_vec *bi_io_vec;
+	struct bio_set *bi_pool;	/* NULL: kmalloc'ed */
+	struct bio_vec bi_inline_vecs[];
+};
+
+static inline enum req_op bio_op(const struct bio *bio)
+{
+	return (enum req_op)(bio->bi_opf & REQ_OP_MASK);
+}
+
+static inline bool op_is_write(enum req_op op)
+{
+	return op == REQ_OP_WRITE || op == REQ_OP_DISCARD ||
+	       op == REQ_OP_WRITE_ZEROES;
+}
+
+/* Whether the op moves data through the bvecs. */
+static inline bool op_has_data(enum req_op op)
+{
+	return op == REQ_OP_READ || op == REQ_OP_WRITE;
+}
+
+static inline bool bio_flagged(const struct bio *bio, unsigned int bit)
+{
+	return bio->bi_flags & (1u << bit);
+}
+
+static inline void bio_set_flag(struct bio *bio, unsigned int bit)
+{
+	bio->bi_flags |= (unsigned short)(1u << bit);
+}
+
+static inline void bio_clear_flag(struct bio *bio, unsigned int bit)
+{
+	bio->bi_flags &= (unsigned short)~(1u << bit);
+}
+
+static inline unsigned int bio_sectors(const struct bio *bio)
+{
+	return bio->bi_iter.bi_size >> SECTOR_SHIFT;
+}
+
+static inline sector_t bio_end_sector(const struct bio *bio)
+{
+	return bio->bi_iter.bi_sector + bio_sectors(bio);
+}
+
+/* bvec iteration, as in <linux/bvec.h>. */
+
+/* The segment at @iter: the rest of the current bvec, clipped to bi_size. */
+static inline struct bio_vec bvec_iter_bvec(const struct bio_vec *bvec,
+					    struct bvec_iter iter)
+{
+	const struct bio_vec *bv = &bvec[iter.bi_idx];
+	unsigned int len = bv->bv_len - iter.bi_bvec_done;
+
+	return (struct bio_vec){
+		.bv_page = bv->bv_page,
+		.bv_len = len < iter.bi_size ? len : iter.bi_size,
+		.bv_offset = bv->bv_offset + iter.bi_bvec_done,
+	};
+}
+
+/* Address of the segment's first byte. */
+static inline void *bvec_virt(const struct bio_vec *bv)
+{
+	return (char *)bv->bv_page + bv->bv_offset;
+}
+
+/*
+ * Move @iter forward @bytes.  Returns false (leaving @iter at the end) if
+ * @bytes exceeds bi_size.
+ */
+static inline bool bvec_iter_advance(const struct bio_vec *bv,
+				     struct bvec_iter *iter,
+				     unsigned int bytes)
+{
+	unsigned int idx = iter->bi_idx;
+	bool ok = true;
+
+	if (unlikely(bytes > iter->bi_size)) {
+		bytes = iter->bi_size;
+		ok = false;
+	}
+	iter->bi_size -= bytes;
+	bytes += iter->bi_bvec_done;
+	while (bytes && bytes >= bv[idx].bv_len) {
+		bytes -= bv[idx].bv_len;
+		idx++;
+	}
+	iter->bi_idx = idx;
+	iter->bi_bvec_done = bytes;
+	return ok;
+}
+
+/* Advance by @bytes that lie within the current segment (fast path). */
+static inline void bvec_iter_advance_single(const struct bio_vec *bv,
+					    struct bvec_iter *iter,
+					    unsigned int bytes)
+{
+	unsigned int done = iter->bi_bvec_done + bytes;
+
+	if (done == bv[iter->bi_idx].bv_len) {
+		done = 0;
+		iter->bi_idx++;
+	}
+	iter->bi_bvec_done = done;
+	iter->bi_size -= bytes;
+}
+
+#define for_each_bvec_iter(bvl, bvec_table, iter, start)		\
+	for ((iter) = (start);						\
+	     (iter).bi_size &&						\
+		((bvl = bvec_iter_bvec((bvec_table), (iter))), 1);	\
+	     bvec_iter_advance((bvec_table), &(iter), (bvl).bv_len))
+
+/* Each segment of @bio from its current iterator; struct bio_vec bvl, struct bvec_iter iter. */
+#define bio_for_each_segment(bvl, bio, iter) \
+	for_each_bvec_iter(bvl, (bio)->bi_io_vec, iter, (bio)->bi_iter)
+
+/* Every bvec in the table, ignoring the iterator (the table's owner only). */
+#define bio_for_each_bvec_all(bvl, bio, i) \
+	for ((i) = 0, (bvl) = (bio)->bi_io_vec; (i) < (bio)->bi_vcnt; (i)++, (bvl)++)
+
+/* bio_list: a FIFO of bios linked through bi_next. */
+struct bio_list {
+	struct bio *head;
+	struct bio *tail;
+};
+
+static inline void bio_list_init(struct bio_list *bl)
+{
+	bl->head = bl->tail = NULL;
+}
+
+static inline bool bio_list_empty(const struct bio_list *bl)
+{
+	return bl->head == NULL;
+}
+
+static inline void bio_list_add(struct bio_list *bl, struct bio *bio)
+{
+	bio->bi_next = NULL;
+	if (bl->tail)
+		bl->tail->bi_next = bio;
+	else
+		bl->head = bio;
+	bl->tail = bio;
+}
+
+static inline void bio_list_merge(struct bio_list *bl, struct bio_list *bl2)
+{
+	if (!bl2->head)
+		return;
+	if (bl->tail)
+		bl->tail->bi_next = bl2->head;
+	else
+		bl->head = bl2->head;
+	bl->tail = bl2->tail;
+}
+
+static inline struct bio *bio_list_pop(struct bio_list *bl)
+{
+	struct bio *bio = bl->head;
+
+	if (bio) {
+		bl->head = bio->bi_next;
+		if (!bl->head)
+			bl->tail = NULL;
+		bio->bi_next = NULL;
+	}
+	return bio;
+}
+
+static inline unsigned int bio_list_size(const struct bio_list *bl)
+{
+	unsigned int n = 0;
+
+	for (struct bio *b = bl->head; b; b = b->bi_next)
+		n++;
+	return n;
+}
+
+/*
+ * bio_set: where bios come from.  Each bio_set owns a mempool of bios laid
+ * out as [front_pad][struct bio][BIO_INLINE_VECS bvecs], so a caller embeds
+ * its per-I/O state in front of the bio and finds it with container_of();
+ * a mempool of BIO_MAX_VECS bvec tables for bios that need more; and, with
+ * BIOSET_NEED_RESCUER, a rescuer thread (see bio_alloc_bioset()).
+ */
+#define BIOSET_NEED_BVECS	0x1u	/* keep a reserve of bvec tables too */
+#define BIOSET_NEED_RESCUER	0x2u	/* start a rescuer thread */
+
+struct bio_set {
+	mempool_t bio_pool;
+	mempool_t bvec_pool;
+	unsigned int front_pad;
+	unsigned int flags;
+	size_t bio_size;		/* front_pad + bio + inline vecs */
+	struct pgalloc *pages;		/* for bio_alloc_pages(); default allocator if NULL */
+
+	/* The rescuer: bios punted from a plug that would otherwise deadlock. */
+	pthread_mutex_t rescue_lock;
+	pthread_cond_t rescue_cond;
+	struct bio_list rescue_list;
+	pthread_t rescue_thread;
+	bool rescue_running;
+	bool rescue_stop;
+	atomic_ulong rescued;		/* bios the rescuer submitted */
+};
+
+/*
+ * Set up @bs with a reserve of @pool_size bios (and bvec tables with
+ * BIOSET_NEED_BVECS), each preceded by @front_pad bytes.  @front_pad must
+ * keep the bio aligned (a multiple of 8, as offsetof(struct x, bio) is).
+ * Returns 0, -EINVAL for a misaligned @front_pad, or -ENOMEM; on failure
+ * nothing is left allocated.
+ */
+int bioset_init(struct bio_set *bs, unsigned int pool_size,
+		unsigned int front_pad, unsigned int flags);
+
+/* Stop the rescuer and free the reserves. Every bio must have been put. */
+void bioset_exit(struct bio_set *bs);
+
+/*
+ * Allocate a bio with room for @nr_vecs bvecs (bi_max_vecs >= @nr_vecs,
+ * at most BIO_MAX_VECS) from @bs, or from kmalloc when @bs is NULL.
+ *
+ * From a bio_set with BLK_GFP_WAIT it never fails (for @nr_vecs above
+ * BIO_INLINE_VECS the bio_set needs BIOSET_NEED_BVECS).  That guarantee has the
+ * kernel's price: a caller must not allocate a second bio from the same
+ * bio_set while it holds one it has not submitted, or it may wait forever
+ * on its own bio.  The rule is: allocate one, submit it, allocate the next.
+ * Bios submitted under a plug (blk_start_plug()) are not yet really
+ * submitted; for those, when the allocation would sleep, the bios of this
+ * bio_set on the caller's plug are handed to @bs's rescuer thread, which
+ * submits them, and then the allocation sleeps.
+ *
+ * Returns NULL without WAIT, with @nr_vecs > BIO_MAX_VECS, or (NULL @bs)
+ * when kmalloc fails.
+ */
+struct bio *bio_alloc_bioset(blk_gfp_t gfp, unsigned int nr_vecs,
+			     struct bio_set *bs);
+
+/* bio_alloc_bioset(gfp, nr_vecs, NULL). */
+static inline struct bio *bio_kmalloc(blk_gfp_t gfp, unsigned int nr_vecs)
+{
+	return bio_alloc_bioset(gfp, nr_vecs, NULL);
+}
+
+/* The caller's struct that ends with @bio, from its bio_set's front_pad. */
+static inline void *bio_front_pad(struct bio *bio)
+{
+	return (char *)bio - bio->bi_pool->front_pad;
+}
+
+/*
+ * Reset a bio to empty with op and flags @opf, keeping its bvec table,
+ * pool and reference count.  Pages from bio_alloc_pages() are freed first;
+ * bi_end_io, bi_private, bi_queue, the flags and the status are cleared
+ * and the remaining-completions count is 1 again.
+ */
+void bio_reset(struct bio *bio, blk_opf_t opf);
+
+/*
+ * Append a segment.  Returns @len, or 0 when the table is full, @len is 0,
+ * the bio is a clone, or bi_size would overflow (no partial add).
+ * Segments need not be page-sized: any address and length work.
+ */
+unsigned int bio_add_page(struct bio *bio, void *page, unsigned int len,
+			  unsigned int offset);
+
+/*
+ * Lay out @size bytes as page-sized bvecs with no memory yet (bv_page =
+ * NULL), ready for bio_alloc_pages().  Sets bi_vcnt and bi_iter.bi_size.
+ * Returns 0, or -EINVAL if the table is too small or the bio not empty.
+ */
+int bio_prep_pages(struct bio *bio, unsigned int size);
+
+/*
+ * Give every bvec up to bi_vcnt a page of its own, from the bio_set's page
+ * allocator.  Returns 0, -EINVAL if the bio already owns pages or is a
+ * clone, or -ENOMEM having freed exactly the pages it allocated (the
+ * bvecs are back to NULL).
+ */
+int bio_alloc_pages(struct bio *bio, blk_gfp_t gfp);
+
+/* Free the pages bio_alloc_pages() gave the bio. */
+void bio_free_pages(struct bio *bio);
+
+/*
+ * Copy min(dst size, src size) bytes from @src to @dst, whatever their
+ * bvec layouts.  Neither bio's iterator changes.
+ */
+void bio_copy_data(struct bio *dst, struct bio *src);
+
+/*
+ * The same, from and to explicit iterators, which are advanced past the
+ * copied bytes.
+ */
+void bio_copy_data_iter(struct bio *dst, struct bvec_iter *dst_iter,
+			struct bio *src, struct bvec_iter *src_iter);
+
+/*
+ * Copy up to @len bytes of the bio's data, from its iterator, to or from a
+ * flat buffer; returns the bytes copied.  The iterator does not move.
+ */
+size_t bio_copy_to_buf(struct bio *bio, void *buf, size_t len);
+size_t bio_copy_from_buf(struct bio *bio, const void *buf, size_t len);
+
+/* Zero the bio's data from its iterator. */
+void zero_fill_bio(struct bio *bio);
+
+/* Move the bio's iterator @bytes forward (and its sector). */
+void bio_advance(struct bio *bio, unsigned int bytes);
+
+/*
+ * Split off the first @sectors of @bio into a new bio from @bs (NULL:
+ * kmalloc) that shares @bio's bvec table, and advance @bio past them.
+ * Returns the front part, ERR_PTR(-EINVAL) if @sectors is 0 or not less
+ * than bio_sectors(@bio), ERR_PTR(-ENOMEM) if the allocation fails.  The split must complete before the table's owner
+ * frees it: chain it to @bio with bio_chain().
+ */
+struct bio *bio_split(struct bio *bio, unsigned int sectors, blk_gfp_t gfp,
+		      struct bio_set *bs);
+
+/*
+ * A new bio sharing @src's bvec table and iterator, op and queue.  NULL on
+ * failure.
+ */
+struct bio *bio_alloc_clone(struct bio *src, blk_gfp_t gfp, struct bio_set *bs);
+
+/*
+ * Make @parent complete only after @bio: @bio's completion puts @bio and
+ * ends @parent, passing on the first error.  Overwrites @bio's bi_end_io
+ * and bi_private.
+ */
+void bio_chain(struct bio *bio, struct bio *parent);
+
+/* One more completion @bio waits for before its bi_end_io runs. */
+void bio_inc_remaining(struct bio *bio);
+
+/*
+ * Complete @bio: once every chained child and the bio itself have ended,
+ * call bi_end_io.  Safe from any thread.
+ */
+void bio_endio(struct bio *bio);
+
+/* End @bio with @status (0 or -errno). */
+static inline void bio_endio_status(struct bio *bio, blk_status_t status)
+{
+	if (status)
+		bio->bi_status = status;
+	bio_endio(bio);
+}
+
+/*
+ * References: a new bio holds one; the last bio_put() frees it, along with
+ * any pages bio_alloc_pages() gave it that bio_free_pages() did not free.
+ */
+void bio_get(struct bio *bio);
+void bio_put(struct bio *bio);
+
+#endif
