@@ -89,21 +89,37 @@ cmd_check() {
 		failed=1
 	}
 
-	for dir in build build-asan; do
-		for log in "$dir"/tests/*.log "$dir"/tests/*/*.log; do
-			[ -f "$log" ] || continue
-			case $log in */test-suite.log) continue ;; esac
-			grep -q '^FAIL\|^ERROR' "${log%.log}.trs" 2>/dev/null && {
-				say "---- $log"
-				cat "$log" >&2
-			}
-		done
-	done
+	summarize build build-asan
 	if [ $failed -ne 0 ]; then
 		say "FAILED"
 		exit 1
 	fi
 	say "all checks passed"
+}
+
+# Print each build's Check summary and failing logs, then one closing line
+# counting every test program run in both builds.
+summarize() {
+	local dir log pass=0 fail=0 skip=0 n
+	for dir in "$@"; do
+		[ -f "$dir/tests/unit/check_core.log" ] &&
+			say "$dir: $(grep -h 'Checks:' "$dir/tests/unit/check_core.log")"
+		for log in "$dir"/tests/*.trs "$dir"/tests/*/*.trs; do
+			[ -f "$log" ] || continue
+			case $(sed -n 's/^:test-result: //p' "$log") in
+			PASS) pass=$((pass + 1)) ;;
+			SKIP) skip=$((skip + 1)) ;;
+			*)
+				fail=$((fail + 1))
+				say "---- ${log%.trs}.log"
+				cat "${log%.trs}.log" >&2
+				;;
+			esac
+		done
+	done
+	n=$((pass + fail + skip))
+	[ $n -gt 0 ] || { say "no test ran"; failed=1; }
+	echo "quickstart: $pass passed, $fail failed, $skip skipped"
 }
 
 case ${1:-} in
