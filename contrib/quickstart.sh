@@ -15,7 +15,8 @@ cd "$top"
 packages=(
 	build-essential autoconf automake pkg-config
 	libfuse3-dev fuse3 liburing-dev libnbd-dev check
-	mandoc
+	mandoc nbdkit fio
+	libnbd-bin qemu-utils
 )
 
 say() { printf 'quickstart: %s\n' "$*" >&2; }
@@ -65,7 +66,12 @@ cmd_run() {
 		truncate -s 1G "$disk"
 		say "created $top/$disk (1 GiB, sparse)"
 	fi
-	exec build/daemon/blockd --foreground \
+	local sock=$top/var/blockd.sock
+	say "serving $top/$disk as the default export; attach with:"
+	say "  nbdinfo 'nbd+unix:///?socket=$sock'"
+	say "  qemu-img info 'nbd+unix:///?socket=$sock'"
+	say "  nbd-client 127.0.0.1 10809 /dev/nbd0 -N disk   (after: modprobe nbd)"
+	exec build/daemon/blockd --foreground --unix "$sock" --tcp 127.0.0.1:10809 \
 		--export "disk=file:$top/$disk,size=1G"
 }
 

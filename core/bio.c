@@ -134,12 +134,9 @@ static void punt_bios_to_rescuer(struct bio_set *bs)
 /* Whether a sleeping allocation for @bs should first try without sleeping. */
 static bool must_punt_first(struct bio_set *bs, blk_gfp_t gfp)
 {
-	struct blk_plug *plug;
-
 	if (!bs || !bs->rescue_running || !(gfp & BLK_GFP_WAIT))
 		return false;
-	plug = blk_current_plug();
-	return plug && !bio_list_empty(&plug->bios);
+	return blk_has_pending_bios();
 }
 
 int bioset_init(struct bio_set *bs, unsigned int pool_size,

@@ -22,6 +22,13 @@
 #define MAX_NODATA_BYTES	(1u << 30)
 
 static __thread struct blk_plug *current_plug;
+/*
+ * Bios submitted while this thread is already inside submit_bio(), e.g.
+ * from a bi_end_io run by a backend that completed inline: the outermost
+ * submit_bio() dispatches them, so the stack never grows with the chain
+ * (the kernel's current->bio_list).
+ */
+static __thread struct bio_list *current_bio_list;
 
 void blk_queue_default_limits(struct queue_limits *lim)
 {
@@ -117,11 +124,13 @@ static unsigned int plan_request(const struct blk_queue *q, const struct bio *fi
 
 	for (bio = first; bio; prev = bio, bio = bio->bi_next) {
 		const char *t = tail;
-		unsigned int s = data ? bio_count_segs(bio, &t) : 0;
+		unsigned int s;
 
+		/* First: a data-less bio (discard) has no bvecs to count. */
 		if (prev && !bios_mergeable(prev, prev->bi_iter.bi_sector +
 					    bio_sectors(prev), bio))
 			break;
+		s = data ? bio_count_segs(bio, &t) : 0;
 		if (segs + s > q->limits.max_segments ||
 		    total + bio->bi_iter.bi_size > max)
 			break;
@@ -284,15 +293,26 @@ static void dispatch_list(struct bio_list *list)
 
 void submit_bio(struct bio *bio)
 {
-	struct bio_list one;
+	struct bio_list pending;
 
 	if (current_plug) {
 		bio_list_add(&current_plug->bios, bio);
 		return;
 	}
-	bio_list_init(&one);
-	bio_list_add(&one, bio);
-	dispatch_list(&one);
+	if (current_bio_list) {
+		bio_list_add(current_bio_list, bio);
+		return;
+	}
+	bio_list_init(&pending);
+	bio_list_add(&pending, bio);
+	current_bio_list = &pending;
+	while (!bio_list_empty(&pending)) {
+		struct bio_list batch = pending;
+
+		bio_list_init(&pending);
+		dispatch_list(&batch);
+	}
+	current_bio_list = NULL;
 }
 
 struct submit_wait {
@@ -367,19 +387,32 @@ struct blk_plug *blk_current_plug(void)
 	return current_plug;
 }
 
-void blk_plug_steal_bios(struct bio_set *bs, struct bio_list *out)
+bool blk_has_pending_bios(void)
+{
+	return (current_plug && !bio_list_empty(&current_plug->bios)) ||
+	       (current_bio_list && !bio_list_empty(current_bio_list));
+}
+
+static void steal_from(struct bio_list *list, struct bio_set *bs,
+		       struct bio_list *out)
 {
 	struct bio_list keep;
 	struct bio *bio;
 
-	if (!current_plug)
-		return;
 	bio_list_init(&keep);
-	while ((bio = bio_list_pop(&current_plug->bios))) {
+	while ((bio = bio_list_pop(list))) {
 		if (bio->bi_pool == bs)
 			bio_list_add(out, bio);
 		else
 			bio_list_add(&keep, bio);
 	}
-	current_plug->bios = keep;
+	*list = keep;
+}
+
+void blk_plug_steal_bios(struct bio_set *bs, struct bio_list *out)
+{
+	if (current_plug)
+		steal_from(&current_plug->bios, bs, out);
+	if (current_bio_list)
+		steal_from(current_bio_list, bs, out);
 }

@@ -127,7 +127,10 @@ void blk_free_request(struct request *rq);
 /*
  * Send @bio to bio->bi_queue.  Under a plug the bio is only queued on the
  * plug and goes out, merged with its neighbours, at blk_finish_plug();
- * otherwise it becomes a request at once.  A bio that exceeds its
+ * otherwise it becomes a request at once.  Called from within another
+ * submit_bio() (a bi_end_io run by a backend that completes inline), it
+ * is queued and the outer call dispatches it, so chains of completions
+ * and resubmissions never deepen the stack.  A bio that exceeds its
  * queue's limits ends with -EINVAL.
  */
 void submit_bio(struct bio *bio);
@@ -154,9 +157,15 @@ void blk_flush_plug(struct blk_plug *plug);
 struct blk_plug *blk_current_plug(void);
 
 /*
- * Remove from the calling thread's plug the bios whose bi_pool is @bs and
- * append them to @out.  Used by bio_alloc_bioset() to hand them to the
- * rescuer before it sleeps.
+ * Whether the calling thread holds bios that are submitted but not yet
+ * dispatched: on its plug, or queued by a submit_bio() nested inside
+ * another (from a bi_end_io that ran inline).
+ */
+bool blk_has_pending_bios(void);
+
+/*
+ * Remove those pending bios whose bi_pool is @bs and append them to @out.
+ * Used by bio_alloc_bioset() to hand them to the rescuer before it sleeps.
  */
 void blk_plug_steal_bios(struct bio_set *bs, struct bio_list *out);
 

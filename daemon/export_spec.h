@@ -2,27 +2,19 @@
 #ifndef BLOCKD_DAEMON_EXPORT_SPEC_H
 #define BLOCKD_DAEMON_EXPORT_SPEC_H
 
-#include <stdbool.h>
-#include <stdint.h>
+#include <stddef.h>
+
+#include "backends/backend.h"
 
 /*
  * An export as the user wrote it: NAME=BACKEND:TARGET[,key=value...], e.g.
  * "disk=file:/var/lib/blockd/disk.img,size=1G,cache=none",
  * "scratch=memory:,size=512M", "up=nbd:nbd+unix:///?socket=/run/x.sock".
+ * Everything after "NAME=" is a backend spec (backends/backend.h).
  */
-enum export_cache {
-	EXPORT_CACHE_DEFAULT,
-	EXPORT_CACHE_NONE,
-	EXPORT_CACHE_WRITEBACK,
-};
-
 struct export_spec {
 	char *name;
-	char *backend;		/* "file", "memory", "nbd" */
-	char *target;		/* path or URI; may be empty */
-	uint64_t size;		/* 0: not given */
-	enum export_cache cache;
-	bool readonly;
+	struct backend_params params;
 };
 
 /*

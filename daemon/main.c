@@ -3,25 +3,37 @@
  * blockd: a userspace block device daemon.
  *
  * This is the daemon's entry: it parses the command line, sets up the
- * page budget and one bio_set per export, and runs until SIGINT/SIGTERM.
- * The NBD and FUSE front ends and the backends plug in here as they land.
+ * page budget, opens each export's backend with a bio_set for it, starts
+ * the worker threads and accepts NBD clients on the listeners until
+ * SIGINT/SIGTERM.
  */
 #include <config.h>
 
 #include <errno.h>
 #include <getopt.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include "backends/backend.h"
 #include "core/bio.h"
 #include "core/page.h"
+#include "core/size.h"
+#include "daemon/export.h"
 #include "daemon/export_spec.h"
-#include "daemon/size.h"
+#include "daemon/listen.h"
+#include "daemon/nbd_conn.h"
+#include "daemon/worker.h"
 
 #define DEFAULT_MEMORY	(64ull << 20)
+#define DEFAULT_TCP	"127.0.0.1:10809"
+/* Generous: a guest may open the socket and say nothing for a while. */
+#define HANDSHAKE_TIMEOUT	60
 #define EXIT_USAGE	2
 
 struct options {
@@ -30,7 +42,24 @@ struct options {
 	unsigned int threads;
 	unsigned int nr_exports;
 	struct export_spec *exports;
+	unsigned int nr_unix, nr_tcp;
+	char **unix_paths;
+	char **tcp_addrs;
 };
+
+static int add_string(char ***v, unsigned int *n, const char *s)
+{
+	char **nv = realloc(*v, (*n + 1) * sizeof(*nv));
+
+	if (!nv)
+		return -1;
+	*v = nv;
+	nv[*n] = strdup(s);
+	if (!nv[*n])
+		return -1;
+	(*n)++;
+	return 0;
+}
 
 static void usage(FILE *f)
 {
@@ -40,16 +69,21 @@ static void usage(FILE *f)
 "\n"
 "  -e, --export SPEC   add an export: NAME=BACKEND:TARGET[,key=value...]\n"
 "                      backends: file:PATH, memory:, nbd:URI\n"
-"                      keys: size=N, cache=none|writeback, readonly\n"
+"                      keys: size=N, cache=none|writeback, readonly,\n"
+"                            engine=auto|uring|sync, queue-depth=N\n"
 "                      the first export is also the default export\n"
 "  -f, --foreground    stay in the foreground, log to stderr\n"
+"  -u, --unix PATH     serve NBD on a unix socket (mode 0660); repeatable\n"
+"  -T, --tcp ADDR:PORT serve NBD on TCP ([ADDR]:PORT for IPv6); repeatable;\n"
+"                      default 127.0.0.1:10809 when no --unix/--tcp is given\n"
 "  -m, --memory SIZE   page budget for I/O buffers (default 64M)\n"
 "  -t, --threads N     worker threads (default: one per CPU)\n"
 "  -h, --help          show this help and exit\n"
 "  -V, --version       show the version and exit\n"
 "\n"
 "Example:\n"
-"  blockd -f --export disk=file:/var/lib/blockd/disk.img,size=1G\n"
+"  blockd -f --unix /run/blockd.sock --export disk=file:/var/lib/blockd/disk.img,size=1G\n"
+"  nbdinfo 'nbd+unix:///disk?socket=/run/blockd.sock'\n"
 "\n"
 "See blockd(8).\n");
 }
@@ -59,6 +93,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 	static const struct option longopts[] = {
 		{ "export", required_argument, NULL, 'e' },
 		{ "foreground", no_argument, NULL, 'f' },
+		{ "unix", required_argument, NULL, 'u' },
+		{ "tcp", required_argument, NULL, 'T' },
 		{ "memory", required_argument, NULL, 'm' },
 		{ "threads", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
@@ -69,7 +105,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 	int c;
 
 	o->memory = DEFAULT_MEMORY;
-	while ((c = getopt_long(argc, argv, "e:fm:t:hV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "e:fu:T:m:t:hV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'e': {
 			struct export_spec *n;
@@ -99,6 +135,14 @@ static int parse_options(int argc, char **argv, struct options *o)
 		}
 		case 'f':
 			o->foreground = true;
+			break;
+		case 'u':
+		case 'T':
+			if (c == 'u' ? add_string(&o->unix_paths, &o->nr_unix, optarg) :
+			    add_string(&o->tcp_addrs, &o->nr_tcp, optarg)) {
+				fprintf(stderr, "blockd: out of memory\n");
+				return 1;
+			}
 			break;
 		case 'm':
 			if (parse_size(optarg, &o->memory) || o->memory < 1024 * 1024) {
@@ -152,39 +196,134 @@ static void free_options(struct options *o)
 	for (unsigned int i = 0; i < o->nr_exports; i++)
 		export_spec_free(&o->exports[i]);
 	free(o->exports);
+	for (unsigned int i = 0; i < o->nr_unix; i++)
+		free(o->unix_paths[i]);
+	for (unsigned int i = 0; i < o->nr_tcp; i++)
+		free(o->tcp_addrs[i]);
+	free(o->unix_paths);
+	free(o->tcp_addrs);
 }
 
-static void describe_export(const struct export_spec *e, bool is_default)
+static void describe_export(const struct export_spec *e,
+			    const struct backend *be, bool is_default)
 {
-	struct stat st;
+	fprintf(stderr, "blockd: export '%s'%s: %s:%s, %llu bytes, engine %s%s\n",
+		e->name, is_default ? " (default)" : "", e->params.kind,
+		e->params.target, (unsigned long long)be->size, be->engine,
+		be->readonly ? ", read-only" : "");
+}
 
-	fprintf(stderr, "blockd: export '%s'%s: %s:%s", e->name,
-		is_default ? " (default)" : "", e->backend, e->target);
-	if (!strcmp(e->backend, "file") && !stat(e->target, &st))
-		fprintf(stderr, ", %lld bytes", (long long)st.st_size);
-	else if (e->size)
-		fprintf(stderr, ", %llu bytes", (unsigned long long)e->size);
-	fprintf(stderr, "%s\n", e->readonly ? ", read-only" : "");
+/* The largest payload: 32 MiB, or less when the budget could not hold two. */
+static uint32_t max_payload(uint64_t budget)
+{
+	uint32_t max = NBD_MAX_PAYLOAD;
+
+	while (max > (1u << 20) && max > budget / 2)
+		max >>= 1;
+	return max;
+}
+
+static int open_listeners(const struct options *o, struct listeners *ls)
+{
+	char err[256];
+	unsigned int i;
+
+	for (i = 0; i < o->nr_unix; i++) {
+		if (listen_unix(ls, o->unix_paths[i], err, sizeof(err)))
+			goto fail;
+	}
+	for (i = 0; i < o->nr_tcp; i++) {
+		if (listen_tcp(ls, o->tcp_addrs[i], err, sizeof(err)))
+			goto fail;
+	}
+	if (!o->nr_unix && !o->nr_tcp &&
+	    listen_tcp(ls, DEFAULT_TCP, err, sizeof(err)))
+		goto fail;
+	for (i = 0; i < ls->n; i++)
+		fprintf(stderr, "blockd: listening on %s\n", ls->l[i].name);
+	return 0;
+fail:
+	fprintf(stderr, "blockd: cannot listen: %s\n", err);
+	return -1;
+}
+
+/* Accept clients until a signal comes; returns the signal. */
+static int serve(struct listeners *ls, int sfd, struct worker *ws,
+		 unsigned int nr_workers)
+{
+	struct pollfd *pfd = calloc(ls->n + 1, sizeof(*pfd));
+	unsigned int i;
+
+	if (!pfd)
+		return SIGTERM;
+	for (i = 0; i < ls->n; i++) {
+		pfd[i].fd = ls->l[i].fd;
+		pfd[i].events = POLLIN;
+	}
+	pfd[ls->n].fd = sfd;
+	pfd[ls->n].events = POLLIN;
+	for (;;) {
+		if (poll(pfd, ls->n + 1, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (pfd[ls->n].revents) {
+			struct signalfd_siginfo si;
+
+			if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+				free(pfd);
+				return (int)si.ssi_signo;
+			}
+		}
+		for (i = 0; i < ls->n; i++) {
+			char peer[64];
+			int fd;
+
+			if (!pfd[i].revents)
+				continue;
+			while ((fd = listen_accept(&ls->l[i], peer, sizeof(peer))) >= 0)
+				workers_add_conn(ws, nr_workers, fd, peer);
+			/* Out of descriptors: let a moment pass rather than spin. */
+			if (errno == EMFILE || errno == ENFILE) {
+				fprintf(stderr, "blockd: accept: %s\n", strerror(errno));
+				usleep(100000);
+			}
+		}
+	}
+	free(pfd);
+	return SIGTERM;
 }
 
 int main(int argc, char **argv)
 {
 	struct options o = { 0 };
-	struct bio_set *sets = NULL;
+	struct export *exports = NULL;
+	struct listeners ls = { 0 };
+	struct nbd_server srv = { 0 };
+	struct worker *ws = NULL;
+	char err[256];
 	struct pgalloc *pages = NULL;
-	unsigned int i, ready = 0;
+	unsigned int i, ready = 0, nr_workers;
 	sigset_t mask;
-	int ret, sig;
+	int ret, sig, sfd = -1;
 
 	ret = parse_options(argc, argv, &o);
 	if (ret)
 		goto out;
 
-	/* Signals are taken synchronously: the main thread waits for them. */
+	/* Signals are taken synchronously, by the accept loop. */
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	if (sfd < 0) {
+		fprintf(stderr, "blockd: signalfd: %s\n", strerror(errno));
+		ret = 1;
+		goto out;
+	}
 
 	pages = pgalloc_create(o.memory, 0, PGALLOC_MLOCK);
 	if (!pages) {
@@ -195,39 +334,65 @@ int main(int argc, char **argv)
 	}
 	pgalloc_set_default(pages);
 
-	sets = calloc(o.nr_exports, sizeof(*sets));
-	if (!sets) {
+	exports = calloc(o.nr_exports, sizeof(*exports));
+	if (!exports) {
 		ret = 1;
 		goto out;
 	}
 	for (i = 0; i < o.nr_exports; i++, ready++) {
-		ret = bioset_init(&sets[i], 64, 0,
-				  BIOSET_NEED_BVECS | BIOSET_NEED_RESCUER);
+		ret = export_open(&exports[i], &o.exports[i], NBD_CMD_PAD,
+				  max_payload(o.memory), err, sizeof(err));
 		if (ret) {
-			fprintf(stderr, "blockd: export '%s': %s\n",
-				o.exports[i].name, strerror(-ret));
+			fprintf(stderr, "blockd: export '%s': %s\n", o.exports[i].name, err);
 			ret = 1;
 			goto out;
 		}
-		describe_export(&o.exports[i], i == 0);
+		describe_export(&o.exports[i], exports[i].be, i == 0);
+	}
+	srv.exports = exports;
+	srv.nr_exports = o.nr_exports;
+	srv.handshake_timeout = HANDSHAKE_TIMEOUT;
+	srv.budget = o.memory;
+
+	if (open_listeners(&o, &ls)) {
+		ret = 1;
+		goto out;
+	}
+	nr_workers = o.threads;
+	if (!nr_workers) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+		nr_workers = n > 0 ? (unsigned int)n : 1;
+	}
+	ret = workers_start(&ws, nr_workers, &srv, pages);
+	if (ret) {
+		fprintf(stderr, "blockd: cannot start worker threads: %s\n", strerror(-ret));
+		ws = NULL;
+		ret = 1;
+		goto out;
 	}
 
 	fprintf(stderr,
-		"blockd: %llu MiB of I/O pages reserved\n"
-		"blockd: no front end is built yet: the NBD server and the FUSE mount\n"
-		"blockd: arrive next; nothing can attach to these exports until then.\n"
+		"blockd: %llu MiB of I/O pages reserved, %u worker threads\n"
 		"blockd: running; stop with Ctrl-C or SIGTERM\n",
-		(unsigned long long)(o.memory >> 20));
+		(unsigned long long)(o.memory >> 20), nr_workers);
 
-	sigwait(&mask, &sig);
+	sig = serve(&ls, sfd, ws, nr_workers);
 	fprintf(stderr, "blockd: %s received, stopping\n",
 		sig == SIGINT ? "SIGINT" : "SIGTERM");
+	/* No new clients; the workers finish what their clients started. */
+	listen_close_all(&ls);
+	workers_stop(ws, nr_workers);
+	ws = NULL;
 	ret = 0;
 out:
+	listen_close_all(&ls);
 	for (i = 0; i < ready; i++)
-		bioset_exit(&sets[i]);
-	free(sets);
+		export_close(&exports[i]);
+	free(exports);
 	pgalloc_destroy(pages);
+	if (sfd >= 0)
+		close(sfd);
 	free_options(&o);
 	return ret;
 }

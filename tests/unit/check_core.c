@@ -20,6 +20,7 @@ int main(void)
 	srunner_add_suite(sr, split_suite());
 	srunner_add_suite(sr, request_suite());
 	srunner_add_suite(sr, progress_suite());
+	srunner_add_suite(sr, ioloop_suite());
 
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);

@@ -12,5 +12,6 @@ Suite *copy_suite(void);
 Suite *split_suite(void);
 Suite *request_suite(void);
 Suite *progress_suite(void);
+Suite *ioloop_suite(void);
 
 #endif

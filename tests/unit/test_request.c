@@ -598,6 +598,90 @@ START_TEST(test_rq_can_merge_inline_table)
 }
 END_TEST
 
+/*
+ * Regression: a backend that completes inline, with a bi_end_io that
+ * submits the next bio, recursed without bound and overflowed the stack.
+ * Nested submissions are now queued and the outer submit_bio() loops.
+ */
+static struct blk_queue inline_q;
+static int chain_left, chain_depth, chain_max_depth;
+
+static void inline_queue_rq(struct blk_queue *q, struct request *rq)
+{
+	(void)q;
+	chain_depth++;
+	if (chain_depth > chain_max_depth)
+		chain_max_depth = chain_depth;
+	blk_end_request(rq, 0);
+	chain_depth--;
+}
+
+static void chain_end_io(struct bio *bio)
+{
+	if (--chain_left > 0) {
+		bio_reset(bio, REQ_OP_READ);
+		bio->bi_queue = &inline_q;
+		bio->bi_end_io = chain_end_io;
+		submit_bio(bio);
+		return;
+	}
+	bio_put(bio);
+}
+
+START_TEST(test_submit_nested_no_recursion)
+{
+	static const struct blk_queue_ops ops = { .queue_rq = inline_queue_rq };
+	struct bio *bio;
+
+	ck_assert_int_eq(blk_queue_init(&inline_q, &ops, NULL, NULL), 0);
+	chain_left = 200000;
+	bio = bio_kmalloc(BLK_GFP_WAIT, 0);
+	bio->bi_opf = REQ_OP_READ;
+	bio->bi_queue = &inline_q;
+	bio->bi_end_io = chain_end_io;
+	submit_bio(bio);
+	ck_assert_int_eq(chain_left, 0);
+	ck_assert_int_eq(chain_max_depth, 1);	/* never entered queue_rq twice at once */
+	ck_assert(!blk_has_pending_bios());
+	blk_queue_exit(&inline_q);
+}
+END_TEST
+
+/*
+ * Regression: a contiguous DISCARD after a WRITE on one list had its
+ * (absent) bvecs counted before the merge check, reading past its table.
+ */
+START_TEST(test_make_request_data_then_nodata)
+{
+	struct bio_list list;
+	struct request *rq;
+	struct bio *w, *d;
+
+	bio_list_init(&list);
+	w = mk_bio(&tq.q, REQ_OP_WRITE, 0, buf, 4096, &done[0]);
+	d = bio_kmalloc(BLK_GFP_WAIT, 0);
+	d->bi_opf = REQ_OP_DISCARD;
+	d->bi_queue = &tq.q;
+	d->bi_iter.bi_sector = 8;
+	d->bi_iter.bi_size = 1 << 20;
+	bio_list_add(&list, w);
+	bio_list_add(&list, d);
+	rq = blk_make_request(&tq.q, &list, BLK_GFP_WAIT);
+	ck_assert(!IS_ERR(rq));
+	ck_assert_uint_eq(rq->nr_bios, 1);
+	ck_assert_ptr_eq(list.head, d);
+	blk_free_request(rq);
+	rq = blk_make_request(&tq.q, &list, BLK_GFP_WAIT);
+	ck_assert(!IS_ERR(rq));
+	ck_assert_uint_eq(req_op(rq), REQ_OP_DISCARD);
+	ck_assert_uint_eq(rq->bytes, 1 << 20);
+	ck_assert_uint_eq(rq->nr_segs, 0);
+	blk_free_request(rq);
+	bio_put(w);
+	bio_put(d);
+}
+END_TEST
+
 /* Threaded queue for the submission tests. */
 static void setup_threaded(void)
 {
@@ -875,6 +959,8 @@ Suite *request_suite(void)
 	tcase_add_test(tc, test_end_request_partial);
 	tcase_add_test(tc, test_rq_can_merge);
 	tcase_add_test(tc, test_rq_can_merge_inline_table);
+	tcase_add_test(tc, test_submit_nested_no_recursion);
+	tcase_add_test(tc, test_make_request_data_then_nodata);
 	suite_add_tcase(s, tc);
 
 	tcase_set_timeout(ts, TEST_TIMEOUT);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-#ifndef BLOCKD_DAEMON_SIZE_H
-#define BLOCKD_DAEMON_SIZE_H
+#ifndef BLOCKD_CORE_SIZE_H
+#define BLOCKD_CORE_SIZE_H
 
 #include <stdint.h>
 

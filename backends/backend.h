@@ -1,0 +1,183 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef BLOCKD_BACKENDS_BACKEND_H
+#define BLOCKD_BACKENDS_BACKEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/fault.h"
+#include "core/request.h"
+
+/*
+ * A backend turns core's requests into real I/O on a file, a block
+ * device, RAM or a remote server.  Front ends never look behind this
+ * interface: they build bios, point them at backend->queue and call
+ * submit_bio(); the backend's queue_rq() does the I/O and ends the request
+ * with blk_end_request(), which ends every bio in it.
+ *
+ * Threading: requests are submitted from threads running an ioloop
+ * (core/ioloop.h, ioloop_current() is not NULL), any number of them at
+ * once.  A request completes on the loop thread that submitted it, inside
+ * queue_rq() or later from that loop; a backend that does I/O on threads
+ * of its own hands the completion back with ioloop_post().  So a loop
+ * thread must never sleep in submit_bio_wait(): it would wait for a
+ * completion only it can run.  Close backends before destroying loops.
+ *
+ * Errors reach the bios as negative errnos: -EIO for a failed device,
+ * -ENOSPC when the storage is full or a write lies past the end, -EINVAL
+ * for a range that is out of bounds for a read, -EOPNOTSUPP for an op the
+ * backend lacks, -EROFS for a write to a read-only backend.
+ */
+
+/* Capabilities. */
+#define BACKEND_CAP_FLUSH		(1u << 0)	/* FLUSH makes writes durable */
+#define BACKEND_CAP_FUA			(1u << 1)	/* REQ_FUA honoured per write */
+#define BACKEND_CAP_TRIM		(1u << 2)	/* DISCARD frees space */
+#define BACKEND_CAP_WRITE_ZEROES	(1u << 3)
+#define BACKEND_CAP_FAST_ZERO		(1u << 4)	/* WRITE_ZEROES costs no data I/O */
+#define BACKEND_CAP_ZERO_DETECT		(1u << 5)	/* extents tell which ranges read as zero */
+#define BACKEND_CAP_EXTENTS		(1u << 6)	/* extents tell holes from data */
+#define BACKEND_CAP_MULTI_CONN		(1u << 7)	/* a FLUSH covers writes from every submitter */
+
+/* One extent, as NBD's base:allocation sees it. */
+#define BACKEND_EXTENT_HOLE	(1u << 0)	/* not allocated */
+#define BACKEND_EXTENT_ZERO	(1u << 1)	/* reads as zeros */
+
+struct backend_extent {
+	uint64_t offset;
+	uint64_t length;
+	uint32_t flags;
+};
+
+/*
+ * An extents query.  The backend fills ext[0..nr) with extents that
+ * together cover [offset, offset + n) for some n > 0 (it may stop early,
+ * at most @max extents), sets status (0 or -errno) and calls done() on the
+ * submitting loop thread, possibly before backend_extents() returns.  A
+ * query that starts at or past the end, or asks for nothing, answers
+ * -EINVAL with no extents, without reaching the backend.
+ */
+struct backend_extents_req {
+	uint64_t offset;
+	uint64_t length;
+	struct backend_extent *ext;
+	unsigned int max;
+	unsigned int nr;
+	int status;
+	void (*done)(struct backend_extents_req *req);
+	void *private;
+};
+
+enum backend_cache {
+	BACKEND_CACHE_DEFAULT,		/* the backend's choice */
+	BACKEND_CACHE_NONE,		/* O_DIRECT: bypass the page cache */
+	BACKEND_CACHE_WRITEBACK,	/* through the page cache */
+};
+
+enum backend_engine {
+	BACKEND_ENGINE_AUTO,		/* io_uring, else the sync fallback */
+	BACKEND_ENGINE_URING,
+	BACKEND_ENGINE_SYNC,
+};
+
+/* A parsed spec: KIND:TARGET[,key=value...]. */
+struct backend_params {
+	char *kind;			/* "file", "memory", "nbd" */
+	char *target;			/* path or URI; "" for memory */
+	uint64_t size;			/* 0: not given */
+	enum backend_cache cache;
+	enum backend_engine engine;
+	unsigned int queue_depth;	/* 0: default */
+	bool readonly;
+	/* Error injection, in millionths: that share of reads/writes ends with -EIO. */
+	unsigned int fail_reads_ppm;
+	unsigned int fail_writes_ppm;
+};
+
+struct backend;
+
+struct backend_ops {
+	const char *name;
+	/*
+	 * Set up @be from @p: fill size, block sizes, caps and the queue
+	 * limits (backend_init_queue()).  0, or -errno with a message in @err.
+	 */
+	int (*open)(struct backend *be, const struct backend_params *p,
+		    char *err, size_t errlen);
+	/* Release everything. No request is in flight. */
+	void (*close)(struct backend *be);
+	/* Start @rq; see the threading rules above. */
+	void (*queue_rq)(struct backend *be, struct request *rq);
+	/* Answer @req; NULL when the backend has no extents (all data). */
+	void (*extents)(struct backend *be, struct backend_extents_req *req);
+};
+
+struct backend {
+	const struct backend_ops *ops;
+	struct blk_queue queue;		/* bios for this backend go here */
+	uint64_t size;			/* bytes */
+	unsigned int logical_block_size;
+	unsigned int physical_block_size;
+	unsigned int caps;
+	bool readonly;
+	const char *engine;		/* what does the I/O, for logs: "io_uring", "sync" */
+	void *priv;			/* the backend's */
+	/* fail-reads= / fail-writes=: requests that end with -EIO unseen by the backend. */
+	struct fault_attr fail_reads;
+	struct fault_attr fail_writes;
+};
+
+/*
+ * Parse a spec, e.g. "file:/var/lib/blockd/disk.img,size=1G,cache=none",
+ * "memory:,size=512M", "nbd:nbd+unix:///?socket=/run/x.sock".  Keys: size,
+ * cache=none|writeback, engine=auto|uring|sync, queue-depth=N, readonly,
+ * and for tests fail-reads=P, fail-writes=P (P a fraction 0..1 of requests
+ * that end with -EIO).
+ * Returns 0, or -EINVAL with a message in @err.
+ */
+int backend_parse(const char *spec, struct backend_params *p, char *err,
+		  size_t errlen);
+void backend_params_free(struct backend_params *p);
+
+/* Open the backend @p names. 0 and *@out, or -errno with a message in @err. */
+int backend_open(const struct backend_params *p, struct backend **out,
+		 char *err, size_t errlen);
+
+/* backend_parse() then backend_open(). */
+int backend_open_spec(const char *spec, struct backend **out, char *err,
+		      size_t errlen);
+
+/* Close and free. */
+void backend_close(struct backend *be);
+
+/*
+ * Start an extents query (see struct backend_extents_req).  A backend
+ * without extents answers one data extent for the whole range.
+ */
+void backend_extents(struct backend *be, struct backend_extents_req *req);
+
+/*
+ * For open(): set up be->queue with @lim (NULL: defaults) so that its
+ * queue_rq calls be->ops->queue_rq.  0 or -errno.
+ */
+int backend_init_queue(struct backend *be, const struct queue_limits *lim);
+
+/* The backend that owns @q. */
+static inline struct backend *queue_to_backend(struct blk_queue *q)
+{
+	return q->queuedata;
+}
+
+/*
+ * Check @rq against the backend's size and read-only state.  Returns 0, or
+ * the -errno to end it with (see the error rules above).
+ */
+int backend_check_request(const struct backend *be, const struct request *rq);
+
+/* The backends, for open() to dispatch on. */
+extern const struct backend_ops backend_file_ops;	/* uring.c, or sync.c */
+extern const struct backend_ops backend_memory_ops;	/* memory.c */
+extern const struct backend_ops backend_nbd_ops;	/* nbd.c */
+
+#endif

@@ -1,0 +1,272 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The io_uring engine's unaligned and zeroing I/O: the block-range lock,
+ * bounce buffers, and writing zeros where the filesystem or device cannot
+ * zero a range by itself.
+ *
+ * Under O_DIRECT a request whose offset, length or memory is not aligned
+ * to the device's block (f->lbs) goes through bounce pages from the page
+ * allocator; an unaligned write first reads its edge blocks
+ * (read-modify-write).  Two RMWs of one block, or an RMW and a trim or
+ * zeroing of other sectors in it, would lose data if they overlapped in
+ * time, even from different loops.  So on such devices every write-type
+ * request enters a per-device list of block ranges, in arrival order: an
+ * RMW waits for every earlier overlapping entry, and every entry waits
+ * for an earlier overlapping RMW.  Plain writes do not wait for each
+ * other, and while no RMW is listed nothing is scanned.  A waiter is
+ * resumed on its own loop with ioloop_post().
+ *
+ * Bounce pages are taken before the range lock, so nothing that holds the
+ * lock ever waits for memory and every holder completes by itself.  The
+ * exception, an edge block of zeros written because the filesystem could
+ * not zero the range, is rare: it tries once and fails with -ENOMEM.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <string.h>
+
+#include "backends/uring.h"
+#include "core/compiler.h"
+#include "core/page.h"
+
+static const char zero_buf[URING_ZERO_BUF_SIZE] __attribute__((aligned(4096)));
+
+/* Whether an entry before @rl in the list keeps it waiting. Holds lock. */
+static bool range_blocked(struct uring_dev *d, const struct range_lock *rl)
+{
+	const struct range_lock *x;
+
+	for (x = d->head; x != rl; x = x->next)
+		if (x->start < rl->end && rl->start < x->end && (x->rmw || rl->rmw))
+			return true;
+	return false;
+}
+
+bool uring_range_lock(struct uring_io *io)
+{
+	struct uring_dev *d = io_dev(io);
+	struct range_lock *rl = &io->rl;
+	bool granted;
+
+	rl->start = io->off & ~d->mask;
+	rl->end = (io->end + d->mask) & ~d->mask;
+	/* A trim never rewrites a block; unaligned zeroing might. */
+	rl->rmw = ((io->off | io->end) & d->mask) &&
+		  req_op(io->rq) != REQ_OP_DISCARD;
+	rl->next = NULL;
+	pthread_mutex_lock(&d->lock);
+	rl->prev = d->tail;
+	if (d->tail)
+		d->tail->next = rl;
+	else
+		d->head = rl;
+	d->tail = rl;
+	if (rl->rmw)
+		d->nr_rmw++;
+	granted = !d->nr_rmw || !range_blocked(d, rl);
+	rl->granted = granted;
+	if (!granted)
+		d->nr_waiting++;
+	pthread_mutex_unlock(&d->lock);
+	io->locked = true;
+	return granted;
+}
+
+void uring_range_unlock(struct uring_io *io)
+{
+	struct uring_dev *d = io_dev(io);
+	struct range_lock *rl = &io->rl, *w, *wake = NULL, **tail = &wake;
+
+	pthread_mutex_lock(&d->lock);
+	if (rl->prev)
+		rl->prev->next = rl->next;
+	else
+		d->head = rl->next;
+	if (rl->next)
+		rl->next->prev = rl->prev;
+	else
+		d->tail = rl->prev;
+	if (rl->rmw)
+		d->nr_rmw--;
+	for (w = d->head; w && d->nr_waiting; w = w->next) {
+		if (w->granted || range_blocked(d, w))
+			continue;
+		w->granted = true;
+		d->nr_waiting--;
+		w->wake = NULL;
+		*tail = w;
+		tail = &w->wake;
+	}
+	pthread_mutex_unlock(&d->lock);
+	io->locked = false;
+
+	/* Each goes on on its own loop; once posted, it is not ours. */
+	while (wake) {
+		struct uring_io *wio = container_of(wake, struct uring_io, rl);
+
+		wake = wake->wake;
+		ioloop_post(wio->ul->loop, &wio->work);
+	}
+}
+
+static bool iov_aligned(const struct request *rq, uint64_t mask)
+{
+	for (unsigned int i = 0; i < rq->nr_segs; i++)
+		if (((uintptr_t)rq->iov[i].iov_base | rq->iov[i].iov_len) & mask)
+			return false;
+	return true;
+}
+
+/* Bytes of bounce a READ or WRITE needs, setting bstart and bend; 0 for none. */
+static uint64_t bounce_size(struct uring_io *io)
+{
+	struct uring_dev *d = io_dev(io);
+	struct request *rq = io->rq;
+
+	if (!d->f.direct || !rq->bytes || !op_has_data(req_op(rq)))
+		return 0;
+	if (!((io->off | io->end) & d->mask) && iov_aligned(rq, d->mask))
+		return 0;
+	io->bstart = io->off & ~d->mask;
+	io->bend = (io->end + d->mask) & ~d->mask;
+	return io->bend - io->bstart;
+}
+
+int uring_bounce_retry(struct uring_io *io)
+{
+	struct pgalloc *pa = pgalloc_default();
+	void *p;
+
+	if (!pa || page_alloc_contig(pa, io->bounce_pages, BLK_GFP_NOWAIT, &p))
+		return -ENOMEM;
+	io->bounce_pa = pa;
+	io->bounce = p;
+	return 0;
+}
+
+int uring_bounce_get(struct uring_io *io)
+{
+	struct uring_loop *ul = io->ul;
+	uint64_t size = bounce_size(io);
+
+	if (!size)
+		return 0;
+	io->bounce_pages = (unsigned int)DIV_ROUND_UP(size, PAGE_SIZE);
+	if (!uring_bounce_retry(io))
+		return 0;
+	/* Only a completion on this loop retries: is one coming? */
+	if (ul->nr_active - ul->nr_memwait <= 1)
+		return -ENOMEM;
+	io->next = NULL;
+	if (ul->memwait_tail)
+		ul->memwait_tail->next = io;
+	else
+		ul->memwait_head = io;
+	ul->memwait_tail = io;
+	ul->nr_memwait++;
+	return -EINPROGRESS;
+}
+
+void uring_bounce_put(struct uring_io *io)
+{
+	if (!io->bounce)
+		return;
+	page_free_contig(io->bounce_pa, io->bounce, io->bounce_pages);
+	io->bounce = NULL;
+}
+
+void uring_copy_from_iov(char *dst, const struct iovec *iov, unsigned int nr)
+{
+	for (unsigned int i = 0; i < nr; i++) {
+		memcpy(dst, iov[i].iov_base, iov[i].iov_len);
+		dst += iov[i].iov_len;
+	}
+}
+
+void uring_copy_to_iov(const struct iovec *iov, unsigned int nr, const char *src)
+{
+	for (unsigned int i = 0; i < nr; i++) {
+		memcpy(iov[i].iov_base, src, iov[i].iov_len);
+		src += iov[i].iov_len;
+	}
+}
+
+int uring_bdev_zeroes(struct uring_io *io)
+{
+	struct uring_dev *d = io_dev(io);
+	uint64_t lbs = d->f.lbs;
+	uint64_t s = (io->off + lbs - 1) & ~(lbs - 1), e = io->end & ~(lbs - 1);
+	int ret;
+
+	io->step = ST_ZERO;
+	io->zpos = io->off;
+	io->zend = io->end;
+	if (s >= e)
+		return 1;
+	ret = file_dev_zero_range(&d->f, s, e - s,
+				  !(io->rq->cmd_flags & REQ_NOUNMAP));
+	if (ret == -EOPNOTSUPP)
+		return 1;	/* write it all */
+	if (ret)
+		return ret;
+	io->zend = s;
+	io->z2pos = e;
+	io->z2end = io->end;
+	return 1;
+}
+
+int uring_step_zero(struct uring_io *io)
+{
+	struct uring_dev *d = io_dev(io);
+	uint64_t pos, len, left;
+	unsigned int n;
+
+	if (io->zpos >= io->zend) {
+		if (io->z2pos >= io->z2end) {
+			io->step = ST_POSTFLUSH;
+			return 1;
+		}
+		io->zpos = io->z2pos;
+		io->zend = io->z2end;
+		io->z2pos = io->z2end = 0;
+	}
+	pos = io->zpos;
+	if ((pos & d->mask) || io->zend - pos <= d->mask) {
+		/* Part of a block under O_DIRECT: read it, zero, write. */
+		if (!io->bounce) {
+			io->bounce_pages =
+				(unsigned int)DIV_ROUND_UP(d->mask + 1, PAGE_SIZE);
+			if (uring_bounce_retry(io))
+				return -ENOMEM;
+		}
+		io->bstart = pos & ~d->mask;
+		io->bend = io->bstart + d->mask + 1;
+		io->step = ST_ZERO_EDGE;
+		uring_xfer_bounce(io, false, io->bstart, io->bend, 0);
+		return 0;
+	}
+	len = min_t(uint64_t, io->zend - pos,
+		    (uint64_t)URING_ZERO_IOVS * URING_ZERO_BUF_SIZE);
+	len &= ~d->mask;
+	for (n = 0, left = len; left; n++) {
+		/* The kernel only reads it. */
+		io->ziov[n].iov_base = (void *)zero_buf;
+		io->ziov[n].iov_len = min_t(uint64_t, left, URING_ZERO_BUF_SIZE);
+		left -= io->ziov[n].iov_len;
+	}
+	io->zpos += len;
+	uring_xfer_start(io, true, io->ziov, n, pos, 0, false);
+	return 0;
+}
+
+int uring_step_zero_edge(struct uring_io *io)
+{
+	uint64_t end = min_t(uint64_t, io->zend, io->bend);
+
+	memset(io->bounce + (io->zpos - io->bstart), 0, end - io->zpos);
+	io->zpos = end;
+	io->step = ST_ZERO;
+	uring_xfer_bounce(io, true, io->bstart, io->bend, 0);
+	return 0;
+}

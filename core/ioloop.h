@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef BLOCKD_CORE_IOLOOP_H
+#define BLOCKD_CORE_IOLOOP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * ioloop: one event loop per worker thread.  A thread owns its loop, and
+ * everything the loop starts completes on that thread: socket readiness,
+ * disk I/O issued by a backend, and work posted from other threads.  A
+ * request never hops between threads on its way, because on small machines
+ * a wake-up costs more than a 4 KiB read from the page cache.
+ *
+ * A loop runs on io_uring when the kernel allows it.  Where io_uring cannot
+ * be set up (EPERM or ENOSYS, e.g. a seccomp profile, or BLOCKD_NO_IO_URING
+ * set in the environment) it runs on epoll instead: readiness and posted
+ * work still work, and backends that need io_uring fall back to threads.
+ */
+
+struct io_uring;
+struct io_uring_sqe;
+struct pgalloc;
+
+struct ioloop;
+struct ioloop_op;
+
+/*
+ * Completion of something the loop started: @res is the CQE's result (or
+ * the ready poll events), @flags the CQE's flags.  Runs on the loop thread.
+ */
+typedef void (ioloop_cb_t)(struct ioloop_op *op, int res, unsigned int flags);
+
+/* Embed in the caller's struct; its address is the SQE's user_data. */
+struct ioloop_op {
+	ioloop_cb_t *cb;
+};
+
+/* Work handed to a loop from any thread; fn runs on the loop thread. */
+struct ioloop_work {
+	struct ioloop_work *next;
+	void (*fn)(struct ioloop_work *w);
+};
+
+/* ioloop_create() flags */
+#define IOLOOP_NO_URING	0x1u	/* use epoll even if io_uring works */
+
+/*
+ * Create a loop with an SQ of @queue_depth entries.  When @pa is given its
+ * arenas are registered as fixed buffers (best effort; see
+ * ioloop_fixed_buffer()).  Returns NULL and sets errno on failure.
+ */
+struct ioloop *ioloop_create(unsigned int queue_depth, unsigned int flags,
+			     struct pgalloc *pa);
+
+/* Destroy a loop. Nothing may be in flight. */
+void ioloop_destroy(struct ioloop *loop);
+
+/* Whether this loop runs on io_uring (false: epoll). */
+bool ioloop_has_uring(const struct ioloop *loop);
+
+/*
+ * Why io_uring is not used, for the one log line that says so: 0 when it
+ * is, else a positive errno (EPERM, ENOSYS...), or -1 when disabled on
+ * purpose (IOLOOP_NO_URING or BLOCKD_NO_IO_URING).
+ */
+int ioloop_uring_error(const struct ioloop *loop);
+
+/* The ring, for code that preps its own SQEs; NULL in epoll mode. */
+struct io_uring *ioloop_ring(struct ioloop *loop);
+
+/*
+ * A free SQE whose completion goes to @op.  When the SQ is full, queued
+ * entries are submitted first, so this never fails in io_uring mode.
+ */
+struct io_uring_sqe *ioloop_get_sqe(struct ioloop *loop, struct ioloop_op *op);
+
+/* Submit queued SQEs now (ioloop_run_once() also does). */
+int ioloop_submit(struct ioloop *loop);
+
+/*
+ * Index of @fd in the loop's fixed-file table, registering it on first
+ * use; -1 if the table is full or unsupported.  ioloop_forget_file()
+ * removes it (before close()).
+ */
+int ioloop_fixed_file(struct ioloop *loop, int fd);
+void ioloop_forget_file(struct ioloop *loop, int fd);
+
+/*
+ * The fixed-buffer index covering [@addr, @addr + @len), or -1 when the
+ * range is not inside one registered arena.
+ */
+int ioloop_fixed_buffer(struct ioloop *loop, const void *addr, size_t len);
+
+/*
+ * Call @op->cb once when @fd is ready for @events (POLLIN, POLLOUT...),
+ * with the ready events as res.  One-shot: arm again to wait again.
+ * Returns 0 or -errno.
+ */
+int ioloop_poll(struct ioloop *loop, int fd, uint32_t events,
+		struct ioloop_op *op);
+
+/*
+ * Queue @w to run on @loop's thread, waking it.  Safe from any thread,
+ * including the loop's own.  The loop must outlive every poster: destroy
+ * a loop only after the backends and threads that post to it are gone.
+ */
+void ioloop_post(struct ioloop *loop, struct ioloop_work *w);
+
+/*
+ * Submit what is queued, wait up to @timeout_ms (-1: until something
+ * happens, 0: not at all) and run every completion and posted work item.
+ * Returns the number of callbacks run, or -errno.
+ */
+int ioloop_run_once(struct ioloop *loop, int timeout_ms);
+
+/* Run until *@done is true. */
+void ioloop_run_until(struct ioloop *loop, const volatile bool *done);
+
+/* The loop the calling thread runs (set by ioloop_set_current()), or NULL. */
+struct ioloop *ioloop_current(void);
+void ioloop_set_current(struct ioloop *loop);
+
+#endif

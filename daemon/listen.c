@@ -1,0 +1,214 @@
+/* SPDX-License-Identifier: MIT */
+#include <config.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "daemon/listen.h"
+
+#define BACKLOG	128
+
+static int add(struct listeners *ls, int fd, bool tcp, const char *path,
+	       const char *name)
+{
+	struct listener *n = realloc(ls->l, (ls->n + 1) * sizeof(*n));
+
+	if (!n)
+		return -ENOMEM;
+	ls->l = n;
+	n = &ls->l[ls->n];
+	memset(n, 0, sizeof(*n));
+	n->fd = fd;
+	n->tcp = tcp;
+	if (path) {
+		n->path = strdup(path);
+		if (!n->path)
+			return -ENOMEM;
+	}
+	snprintf(n->name, sizeof(n->name), "%s", name);
+	ls->n++;
+	return 0;
+}
+
+/* A socket file nobody listens on is left over from a crash: reuse the path. */
+static void remove_stale(const char *path, const struct sockaddr_un *sa)
+{
+	struct stat st;
+	int fd;
+
+	if (lstat(path, &st) || !S_ISSOCK(st.st_mode))
+		return;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	if (connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) &&
+	    errno == ECONNREFUSED)
+		unlink(path);
+	close(fd);
+}
+
+int listen_unix(struct listeners *ls, const char *path, char *err, size_t errlen)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd, ret;
+
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		snprintf(err, errlen, "unix socket path too long: %s", path);
+		return -ENAMETOOLONG;
+	}
+	strcpy(sa.sun_path, path);
+	remove_stale(path, &sa);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		goto fail;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)))
+		goto fail;
+	/* Owner and group may attach; others may not. */
+	if (chmod(path, 0660) || listen(fd, BACKLOG)) {
+		ret = -errno;
+		unlink(path);
+		close(fd);
+		snprintf(err, errlen, "%s: %s", path, strerror(-ret));
+		return ret;
+	}
+	ret = add(ls, fd, false, path, path);
+	if (ret) {
+		unlink(path);
+		close(fd);
+		snprintf(err, errlen, "out of memory");
+	}
+	return ret;
+fail:
+	ret = -errno;
+	if (fd >= 0)
+		close(fd);
+	snprintf(err, errlen, "%s: %s", path, strerror(-ret));
+	return ret;
+}
+
+int listen_tcp(struct listeners *ls, const char *spec, char *err, size_t errlen)
+{
+	struct addrinfo hints = { 0 }, *res = NULL;
+	char host[256], name[128];
+	const char *colon, *port;
+	int fd = -1, ret, one = 1;
+	size_t hl;
+
+	if (spec[0] == '[') {
+		const char *close_br = strchr(spec, ']');
+
+		if (!close_br || close_br[1] != ':')
+			goto bad;
+		hl = (size_t)(close_br - spec - 1);
+		if (hl >= sizeof(host))
+			goto bad;
+		memcpy(host, spec + 1, hl);
+		host[hl] = '\0';
+		port = close_br + 2;
+	} else {
+		colon = strrchr(spec, ':');
+		if (!colon)
+			goto bad;
+		hl = (size_t)(colon - spec);
+		if (hl >= sizeof(host))
+			goto bad;
+		memcpy(host, spec, hl);
+		host[hl] = '\0';
+		port = colon + 1;
+	}
+	if (!*port)
+		goto bad;
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	ret = getaddrinfo(*host ? host : NULL, port, &hints, &res);
+	if (ret) {
+		snprintf(err, errlen, "%s: %s", spec, gai_strerror(ret));
+		return -EINVAL;
+	}
+	fd = socket(res->ai_family, res->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		goto fail;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	/* One family per socket: [::]:P and 0.0.0.0:P can both be given. */
+	if (res->ai_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, res->ai_addr, res->ai_addrlen) || listen(fd, BACKLOG))
+		goto fail;
+	freeaddrinfo(res);
+	snprintf(name, sizeof(name), "tcp %s", spec);
+	ret = add(ls, fd, true, NULL, name);
+	if (ret) {
+		close(fd);
+		snprintf(err, errlen, "out of memory");
+	}
+	return ret;
+fail:
+	ret = -errno;
+	if (fd >= 0)
+		close(fd);
+	if (res)
+		freeaddrinfo(res);
+	snprintf(err, errlen, "%s: %s", spec, strerror(-ret));
+	return ret;
+bad:
+	snprintf(err, errlen, "'%s' is not ADDR:PORT ([ADDR]:PORT for IPv6)", spec);
+	return -EINVAL;
+}
+
+int listen_accept(const struct listener *l, char *peer, size_t peerlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	int fd, one = 1;
+
+	fd = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	if (!l->tcp) {
+		snprintf(peer, peerlen, "unix %s", l->path);
+		return fd;
+	}
+	/* Replies are whole messages: do not hold them back. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (ss.ss_family == AF_INET6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+		char a[INET6_ADDRSTRLEN];
+
+		inet_ntop(AF_INET6, &s6->sin6_addr, a, sizeof(a));
+		snprintf(peer, peerlen, "[%s]:%u", a, ntohs(s6->sin6_port));
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+		char a[INET_ADDRSTRLEN];
+
+		inet_ntop(AF_INET, &s4->sin_addr, a, sizeof(a));
+		snprintf(peer, peerlen, "%s:%u", a, ntohs(s4->sin_port));
+	}
+	return fd;
+}
+
+void listen_close_all(struct listeners *ls)
+{
+	unsigned int i;
+
+	for (i = 0; i < ls->n; i++) {
+		close(ls->l[i].fd);
+		if (ls->l[i].path) {
+			unlink(ls->l[i].path);
+			free(ls->l[i].path);
+		}
+	}
+	free(ls->l);
+	ls->l = NULL;
+	ls->n = 0;
+}

@@ -1,0 +1,240 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The worker threads.  Each iteration runs the loop's callbacks (socket
+ * readiness, disk completions, new connections), then services every
+ * connection they touched: replies completed in that batch go out in one
+ * send, stalled readers retry, finished connections are freed.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon/worker.h"
+
+/* Loop depth: polls and disk I/O of every connection share it. */
+#define WORKER_QUEUE_DEPTH	512
+/* How long a stopping worker waits for in-flight requests. */
+#define WORKER_STOP_GRACE	5
+
+struct new_conn {
+	struct ioloop_work work;
+	struct worker *w;
+	int fd;
+	char peer[64];
+};
+
+void worker_mark(struct worker *w, struct nbd_conn *c)
+{
+	if (c->on_dirty)
+		return;
+	c->on_dirty = true;
+	c->dirty_next = w->dirty;
+	w->dirty = c;
+}
+
+void worker_link(struct worker *w, struct nbd_conn *c)
+{
+	c->prev = NULL;
+	c->next = w->conns;
+	if (w->conns)
+		w->conns->prev = c;
+	w->conns = c;
+	atomic_fetch_add(&w->nr_conns, 1);
+}
+
+void worker_unlink(struct worker *w, struct nbd_conn *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		w->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	atomic_fetch_sub(&w->nr_conns, 1);
+}
+
+static void new_conn_fn(struct ioloop_work *work)
+{
+	struct new_conn *nc = container_of(work, struct new_conn, work);
+	struct worker *w = nc->w;
+
+	if (w->stopping)
+		close(nc->fd);
+	else
+		nbd_conn_start(w, w->srv, nc->fd, nc->peer);
+	free(nc);
+}
+
+static void stop_fn(struct ioloop_work *work)
+{
+	struct worker *w = container_of(work, struct worker, stop_work);
+	struct nbd_conn *c, *next;
+
+	w->stopping = true;
+	w->stop_deadline = time(NULL) + WORKER_STOP_GRACE;
+	for (c = w->conns; c; c = next) {
+		next = c->next;
+		nbd_conn_shutdown(c);
+	}
+}
+
+/* Drain the to-do list; servicing may add to it again, so loop. */
+static void service_dirty(struct worker *w)
+{
+	while (w->dirty) {
+		struct nbd_conn *c = w->dirty;
+
+		w->dirty = c->dirty_next;
+		c->on_dirty = false;
+		nbd_conn_service(c);
+	}
+}
+
+/*
+ * Connections that stalled for pages retry after every iteration that may
+ * have freed some; the one that stalled first goes first, so a flood on
+ * one connection cannot keep another waiting for ever.
+ */
+static void retry_stalled(struct worker *w)
+{
+	struct nbd_conn *c, *next, *last = NULL;
+
+	if (!w->nr_stalled)
+		return;
+	for (c = w->conns; c; c = c->next)
+		last = c;
+	/* New connections are linked at the head: the oldest is last. */
+	for (c = last; c; c = next) {
+		next = c->prev;
+		if (c->stalled)
+			nbd_conn_resume(c);
+	}
+}
+
+static void check_timeouts(struct worker *w)
+{
+	time_t now = time(NULL);
+	struct nbd_conn *c, *next;
+
+	for (c = w->conns; c; c = next) {
+		next = c->next;
+		if (c->state != NBD_TRANSMISSION && now >= c->hs_deadline)
+			nbd_conn_kill(c, "handshake timed out");
+		else if (w->stopping && now >= w->stop_deadline)
+			nbd_conn_kill(c, "stopping");
+	}
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+
+	ioloop_set_current(w->loop);
+	while (!w->stopping || w->conns) {
+		int timeout = -1;
+
+		if (w->nr_stalled)
+			timeout = 1;
+		else if (w->nr_handshaking || w->stopping)
+			timeout = 1000;
+		ioloop_run_once(w->loop, timeout);
+		service_dirty(w);
+		retry_stalled(w);
+		service_dirty(w);
+		if (w->nr_handshaking || w->stopping)
+			check_timeouts(w);
+		service_dirty(w);
+	}
+	ioloop_set_current(NULL);
+	return NULL;
+}
+
+int workers_start(struct worker **out, unsigned int n,
+		  const struct nbd_server *srv, struct pgalloc *pa)
+{
+	struct worker *ws = calloc(n, sizeof(*ws));
+	unsigned int i;
+	int ret = 0;
+
+	if (!ws)
+		return -ENOMEM;
+	for (i = 0; i < n; i++) {
+		struct worker *w = &ws[i];
+
+		w->idx = i;
+		w->srv = srv;
+		w->stop_work.fn = stop_fn;
+		w->loop = ioloop_create(WORKER_QUEUE_DEPTH, 0, pa);
+		if (!w->loop) {
+			ret = -errno;
+			break;
+		}
+		if (i == 0 && !ioloop_has_uring(w->loop)) {
+			int why = ioloop_uring_error(w->loop);
+
+			fprintf(stderr, "blockd: workers run on epoll: io_uring %s\n",
+				why > 0 ? strerror(why) : "disabled by BLOCKD_NO_IO_URING");
+		}
+		ret = -pthread_create(&w->thread, NULL, worker_main, w);
+		if (ret) {
+			ioloop_destroy(w->loop);
+			w->loop = NULL;
+			break;
+		}
+		w->started = true;
+	}
+	if (ret) {
+		workers_stop(ws, n);
+		return ret;
+	}
+	*out = ws;
+	return 0;
+}
+
+void workers_add_conn(struct worker *ws, unsigned int n, int fd,
+		      const char *peer)
+{
+	static unsigned int next;
+	struct new_conn *nc = calloc(1, sizeof(*nc));
+	struct worker *w;
+	unsigned int i, best;
+
+	if (!nc) {
+		close(fd);
+		return;
+	}
+	/* Round robin, but skip to the least loaded when the turn is busy. */
+	best = next++ % n;
+	for (i = 0; i < n; i++) {
+		if (atomic_load(&ws[i].nr_conns) < atomic_load(&ws[best].nr_conns))
+			best = i;
+	}
+	w = &ws[best];
+	nc->w = w;
+	nc->fd = fd;
+	snprintf(nc->peer, sizeof(nc->peer), "%s", peer);
+	nc->work.fn = new_conn_fn;
+	ioloop_post(w->loop, &nc->work);
+}
+
+void workers_stop(struct worker *ws, unsigned int n)
+{
+	unsigned int i;
+
+	if (!ws)
+		return;
+	for (i = 0; i < n; i++) {
+		if (ws[i].started)
+			ioloop_post(ws[i].loop, &ws[i].stop_work);
+	}
+	for (i = 0; i < n; i++) {
+		if (ws[i].started)
+			pthread_join(ws[i].thread, NULL);
+		ioloop_destroy(ws[i].loop);
+	}
+	free(ws);
+}
