@@ -16,7 +16,7 @@ packages=(
 	build-essential autoconf automake pkg-config
 	libfuse3-dev fuse3 liburing-dev libnbd-dev check
 	mandoc nbdkit fio
-	libnbd-bin qemu-utils
+	libnbd-bin qemu-utils python3
 )
 
 say() { printf 'quickstart: %s\n' "$*" >&2; }

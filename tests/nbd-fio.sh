@@ -20,7 +20,7 @@ run_fio() {
 	shift
 	if timeout 120 fio --name="$name" --ioengine=nbd \
 		--uri="nbd+unix:///?socket=$tmp/s.sock" --numjobs=4 --offset_increment=64M \
-		--size=64M --iodepth=32 --direct=1 --group_reporting \
+		--size=64M --iodepth=32 --direct=1 --group_reporting --verify_state_save=0 \
 		--output-format=json --output="$tmp/$name.json" "$@" >"$tmp/$name.out" 2>&1 &&
 	   python3 - "$tmp/$name.json" <<'PY'
 import json, sys
