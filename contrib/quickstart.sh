@@ -17,6 +17,7 @@ packages=(
 	libfuse3-dev fuse3 liburing-dev libnbd-dev check
 	mandoc nbdkit fio
 	libnbd-bin qemu-utils python3
+	nbd-server time bc
 )
 
 say() { printf 'quickstart: %s\n' "$*" >&2; }
@@ -33,8 +34,12 @@ install_packages() {
 		die "missing packages: ${missing[*]}; run as root or: sudo apt-get install ${missing[*]}"
 	say "installing: ${missing[*]}"
 	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -q
-	apt-get install -y -q --no-install-recommends "${missing[@]}"
+	# Two checks started at once (or apt run by hand) must wait, not fail.
+	exec 9>/var/lock/blockd-quickstart.lock
+	flock 9
+	apt-get -o DPkg::Lock::Timeout=600 update -q
+	apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "${missing[@]}"
+	exec 9>&-
 }
 
 # build DIR [configure options...]: an out-of-tree build, so the normal and
