@@ -104,6 +104,21 @@ static int parse_key(struct backend_params *p, char *kv, char *err,
 	return -EINVAL;
 }
 
+int backend_param_set(struct backend_params *p, const char *key,
+		      const char *value, char *err, size_t errlen)
+{
+	char *kv;
+	int ret;
+
+	if (asprintf(&kv, "%s%s%s", key, value ? "=" : "", value ? value : "") < 0) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	ret = parse_key(p, kv, err, errlen);
+	free(kv);
+	return ret;
+}
+
 static const char *const kinds[] = { "file", "memory", "nbd" };
 
 int backend_parse(const char *spec, struct backend_params *p, char *err,

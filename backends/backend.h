@@ -140,6 +140,14 @@ int backend_parse(const char *spec, struct backend_params *p, char *err,
 		  size_t errlen);
 void backend_params_free(struct backend_params *p);
 
+/*
+ * Set one spec key of @p, as if ",@key=@value" were in a spec (NULL
+ * @value: ",@key" alone).  For config files, whose keys are the spec's.
+ * 0, or -EINVAL with a message in @err.
+ */
+int backend_param_set(struct backend_params *p, const char *key,
+		      const char *value, char *err, size_t errlen);
+
 /* Open the backend @p names. 0 and *@out, or -errno with a message in @err. */
 int backend_open(const struct backend_params *p, struct backend **out,
 		 char *err, size_t errlen);

@@ -18,6 +18,7 @@ packages=(
 	mandoc nbdkit fio
 	libnbd-bin qemu-utils python3
 	nbd-server time bc
+	libinih-dev libsystemd-dev systemd
 )
 
 say() { printf 'quickstart: %s\n' "$*" >&2; }

@@ -6,7 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/ioloop.h"
+#include "core/request.h"
 #include "daemon/export.h"
+#include "daemon/log.h"
 
 /* Bios kept in reserve per export: enough for one full-size command. */
 #define EXPORT_BIO_RESERVE	64
@@ -19,8 +22,10 @@ int export_open(struct export *ex, const struct export_spec *spec,
 
 	memset(ex, 0, sizeof(*ex));
 	ex->name = strdup(spec->name);
-	if (asprintf(&ex->description, "%s:%s", spec->params.kind,
-		     spec->params.target) < 0)
+	if (spec->description)
+		ex->description = strdup(spec->description);
+	else if (asprintf(&ex->description, "%s:%s", spec->params.kind,
+			  spec->params.target) < 0)
 		ex->description = NULL;
 	if (!ex->name || !ex->description) {
 		snprintf(err, errlen, "out of memory");
@@ -30,7 +35,8 @@ int export_open(struct export *ex, const struct export_spec *spec,
 	ret = backend_open(&spec->params, &ex->be, err, errlen);
 	if (ret)
 		goto fail;
-	ret = bioset_init(&ex->bs, EXPORT_BIO_RESERVE, front_pad,
+	ret = bioset_init(&ex->bs, spec->pool_size ? spec->pool_size : EXPORT_BIO_RESERVE,
+			  front_pad,
 			  BIOSET_NEED_BVECS | BIOSET_NEED_RESCUER);
 	if (ret) {
 		snprintf(err, errlen, "cannot set up its bio_set: %s", strerror(-ret));
@@ -66,19 +72,81 @@ void export_close(struct export *ex)
 	memset(ex, 0, sizeof(*ex));
 }
 
-struct export *export_find(struct export *exports, unsigned int nr,
-			   const char *name, size_t len)
+struct export *export_new(const struct export_spec *spec, unsigned int front_pad,
+			  uint32_t max_payload, char *err, size_t errlen)
 {
-	unsigned int i;
+	struct export *ex = malloc(sizeof(*ex));
 
-	if (!nr)
+	if (!ex) {
+		snprintf(err, errlen, "out of memory");
 		return NULL;
-	if (!len)
-		return &exports[0];
-	for (i = 0; i < nr; i++) {
-		if (strlen(exports[i].name) == len &&
-		    !memcmp(exports[i].name, name, len))
-			return &exports[i];
 	}
-	return NULL;
+	if (export_open(ex, spec, front_pad, max_payload, err, errlen)) {
+		free(ex);
+		return NULL;
+	}
+	atomic_init(&ex->refs, 1);
+	return ex;
+}
+
+void export_get(struct export *ex)
+{
+	atomic_fetch_add(&ex->refs, 1);
+}
+
+void export_put(struct export *ex)
+{
+	if (atomic_fetch_sub(&ex->refs, 1) != 1)
+		return;
+	log_info("export '%s' closed", ex->name);
+	export_close(ex);
+	free(ex);
+}
+
+struct flush_wait {
+	bool done;
+	int status;
+};
+
+static void flush_endio(struct bio *bio)
+{
+	struct flush_wait *fw = bio->bi_private;
+
+	fw->status = bio->bi_status;
+	fw->done = true;
+}
+
+int export_flush(struct export *ex)
+{
+	struct flush_wait fw = { 0 };
+	struct ioloop *loop, *prev = ioloop_current();
+	struct bio *bio;
+
+	if (!(ex->be->caps & BACKEND_CAP_FLUSH) || ex->be->readonly)
+		return 0;
+	/*
+	 * Backends complete on the submitting loop's thread, so the calling
+	 * thread runs a loop of its own for as long as the flush takes.
+	 */
+	loop = prev ? prev : ioloop_create(8, 0, NULL);
+	if (!loop)
+		return -errno;
+	ioloop_set_current(loop);
+	bio = bio_kmalloc(BLK_GFP_WAIT, 0);
+	if (!bio) {
+		fw.status = -ENOMEM;
+		goto out;
+	}
+	bio_reset(bio, REQ_OP_FLUSH);
+	bio->bi_queue = &ex->be->queue;
+	bio->bi_end_io = flush_endio;
+	bio->bi_private = &fw;
+	submit_bio(bio);
+	ioloop_run_until(loop, &fw.done);
+	bio_put(bio);
+out:
+	ioloop_set_current(prev);
+	if (!prev)
+		ioloop_destroy(loop);
+	return fw.status;
 }

@@ -2,19 +2,26 @@
 #ifndef BLOCKD_DAEMON_EXPORT_H
 #define BLOCKD_DAEMON_EXPORT_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "backends/backend.h"
 #include "core/bio.h"
 #include "daemon/export_spec.h"
+#include "daemon/stats.h"
 
 /*
  * An export: what a client names in the handshake.  It owns its backend
  * and the bio_set every request to it is built from; the bios carry the
  * front end's per-command state in their front pad.
+ *
+ * Exports are counted references: the registry holds one while the export
+ * is configured and each client in transmission holds one, so an export
+ * removed by a reload lives on until its last client leaves.
  */
 struct export {
+	atomic_uint refs;
 	char *name;
 	char *description;
 	struct backend *be;
@@ -24,6 +31,7 @@ struct export {
 	uint32_t min_block;
 	uint32_t pref_block;
 	uint32_t max_block;
+	struct export_stats stats;
 };
 
 /*
@@ -38,8 +46,20 @@ int export_open(struct export *ex, const struct export_spec *spec,
 /* Release an opened export. No bio of it may be in flight. */
 void export_close(struct export *ex);
 
-/* The export called @name (length @len); "" is the first one.  NULL if none. */
-struct export *export_find(struct export *exports, unsigned int nr,
-			   const char *name, size_t len);
+/* export_open() into a new export holding one reference; NULL on failure. */
+struct export *export_new(const struct export_spec *spec, unsigned int front_pad,
+			  uint32_t max_payload, char *err, size_t errlen);
+
+/* Take a reference. */
+void export_get(struct export *ex);
+
+/*
+ * Drop a reference; the last closes and frees the export (any thread: no
+ * bio of it is in flight once nobody holds it).
+ */
+void export_put(struct export *ex);
+
+/* Ask the backend to make every acknowledged write durable; 0 or -errno. */
+int export_flush(struct export *ex);
 
 #endif

@@ -40,6 +40,7 @@ int export_spec_parse(const char *s, struct export_spec *spec, char *err,
 void export_spec_free(struct export_spec *spec)
 {
 	free(spec->name);
+	free(spec->description);
 	backend_params_free(&spec->params);
 	memset(spec, 0, sizeof(*spec));
 }

@@ -15,6 +15,8 @@
 struct export_spec {
 	char *name;
 	struct backend_params params;
+	char *description;	/* NULL: "BACKEND:TARGET" */
+	unsigned int pool_size;	/* bios kept in reserve; 0: the default */
 };
 
 /*

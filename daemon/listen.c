@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -19,7 +20,7 @@
 #define BACKLOG	128
 
 static int add(struct listeners *ls, int fd, bool tcp, const char *path,
-	       const char *name)
+	       bool owned, const char *name)
 {
 	struct listener *n = realloc(ls->l, (ls->n + 1) * sizeof(*n));
 
@@ -30,6 +31,7 @@ static int add(struct listeners *ls, int fd, bool tcp, const char *path,
 	memset(n, 0, sizeof(*n));
 	n->fd = fd;
 	n->tcp = tcp;
+	n->owned = owned;
 	if (path) {
 		n->path = strdup(path);
 		if (!n->path)
@@ -81,7 +83,7 @@ int listen_unix(struct listeners *ls, const char *path, char *err, size_t errlen
 		snprintf(err, errlen, "%s: %s", path, strerror(-ret));
 		return ret;
 	}
-	ret = add(ls, fd, false, path, path);
+	ret = add(ls, fd, false, path, true, path);
 	if (ret) {
 		unlink(path);
 		close(fd);
@@ -147,7 +149,7 @@ int listen_tcp(struct listeners *ls, const char *spec, char *err, size_t errlen)
 		goto fail;
 	freeaddrinfo(res);
 	snprintf(name, sizeof(name), "tcp %s", spec);
-	ret = add(ls, fd, true, NULL, name);
+	ret = add(ls, fd, true, NULL, false, name);
 	if (ret) {
 		close(fd);
 		snprintf(err, errlen, "out of memory");
@@ -164,6 +166,51 @@ fail:
 bad:
 	snprintf(err, errlen, "'%s' is not ADDR:PORT ([ADDR]:PORT for IPv6)", spec);
 	return -EINVAL;
+}
+
+int listen_adopt(struct listeners *ls, int fd, const char *label, char *err,
+		 size_t errlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char name[128], addr[INET6_ADDRSTRLEN];
+	int ret, flags;
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl)) {
+		ret = -errno;
+		snprintf(err, errlen, "passed socket %d (%s): %s", fd, label, strerror(-ret));
+		return ret;
+	}
+	flags = fcntl(fd, F_GETFL);
+	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK)) {
+		ret = -errno;
+		snprintf(err, errlen, "passed socket %d (%s): %s", fd, label, strerror(-ret));
+		return ret;
+	}
+	if (ss.ss_family == AF_UNIX) {
+		const struct sockaddr_un *su = (const struct sockaddr_un *)&ss;
+
+		snprintf(name, sizeof(name), "%.100s (%s)", su->sun_path, label);
+		ret = add(ls, fd, false, su->sun_path, false, name);
+	} else if (ss.ss_family == AF_INET || ss.ss_family == AF_INET6) {
+		const void *a = ss.ss_family == AF_INET ?
+			(const void *)&((struct sockaddr_in *)&ss)->sin_addr :
+			(const void *)&((struct sockaddr_in6 *)&ss)->sin6_addr;
+		unsigned int port = ntohs(ss.ss_family == AF_INET ?
+					  ((struct sockaddr_in *)&ss)->sin_port :
+					  ((struct sockaddr_in6 *)&ss)->sin6_port);
+
+		inet_ntop(ss.ss_family, a, addr, sizeof(addr));
+		snprintf(name, sizeof(name), ss.ss_family == AF_INET ? "tcp %s:%u (%s)" :
+			 "tcp [%s]:%u (%s)", addr, port, label);
+		ret = add(ls, fd, true, NULL, false, name);
+	} else {
+		snprintf(err, errlen, "passed socket %d (%s) is neither unix nor TCP", fd, label);
+		return -EAFNOSUPPORT;
+	}
+	if (ret)
+		snprintf(err, errlen, "out of memory");
+	return ret;
 }
 
 int listen_accept(const struct listener *l, char *peer, size_t peerlen)
@@ -203,10 +250,9 @@ void listen_close_all(struct listeners *ls)
 
 	for (i = 0; i < ls->n; i++) {
 		close(ls->l[i].fd);
-		if (ls->l[i].path) {
+		if (ls->l[i].owned)
 			unlink(ls->l[i].path);
-			free(ls->l[i].path);
-		}
+		free(ls->l[i].path);
 	}
 	free(ls->l);
 	ls->l = NULL;

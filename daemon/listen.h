@@ -12,7 +12,8 @@
 struct listener {
 	int fd;
 	bool tcp;
-	char *path;		/* a unix socket we created */
+	char *path;		/* a unix socket's path */
+	bool owned;		/* we created it: remove it on close */
 	char name[128];		/* for logs */
 };
 
@@ -26,6 +27,13 @@ int listen_unix(struct listeners *ls, const char *path, char *err, size_t errlen
 
 /* Bind and listen on ADDR:PORT, [V6ADDR]:PORT or :PORT. 0 or -errno. */
 int listen_tcp(struct listeners *ls, const char *spec, char *err, size_t errlen);
+
+/*
+ * Take over @fd, a listening socket passed by the service manager (unix
+ * or TCP; made non-blocking).  @label names it in logs.  0 or -errno.
+ */
+int listen_adopt(struct listeners *ls, int fd, const char *label, char *err,
+		 size_t errlen);
 
 /*
  * Accept one connection on @l: a non-blocking socket (TCP_NODELAY for

@@ -2,216 +2,58 @@
 /*
  * blockd: a userspace block device daemon.
  *
- * This is the daemon's entry: it parses the command line, sets up the
- * page budget, opens each export's backend with a bio_set for it, starts
- * the worker threads and accepts NBD clients on the listeners until
- * SIGINT/SIGTERM.
+ * The daemon's life: read the command line and config file (nothing is
+ * started if they have errors), become a daemon unless --foreground, set
+ * up the page budget and the exports, open the listeners (or take them
+ * from systemd), start the worker threads, say READY=1 and write the
+ * pidfile; then serve until SIGTERM/SIGINT, reloading on SIGHUP; then
+ * drain: no new clients, every request in flight answered, every export
+ * flushed, sockets and pidfile removed.
  */
 #include <config.h>
 
 #include <errno.h>
-#include <getopt.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-#include "backends/backend.h"
-#include "core/bio.h"
 #include "core/page.h"
-#include "core/size.h"
-#include "daemon/export.h"
-#include "daemon/export_spec.h"
+#include "daemon/daemonize.h"
 #include "daemon/listen.h"
+#include "daemon/log.h"
 #include "daemon/nbd_conn.h"
+#include "daemon/notify.h"
+#include "daemon/options.h"
+#include "daemon/registry.h"
+#include "daemon/reload.h"
+#include "daemon/signals.h"
+#include "daemon/stats_socket.h"
 #include "daemon/worker.h"
 
-#define DEFAULT_MEMORY	(64ull << 20)
-#define DEFAULT_TCP	"127.0.0.1:10809"
 /* Generous: a guest may open the socket and say nothing for a while. */
 #define HANDSHAKE_TIMEOUT	60
-#define EXIT_USAGE	2
+/* How often STATUS= is refreshed for systemctl status. */
+#define STATUS_INTERVAL_MS	2000
 
-struct options {
-	bool foreground;
-	uint64_t memory;
-	unsigned int threads;
-	unsigned int nr_exports;
-	struct export_spec *exports;
-	unsigned int nr_unix, nr_tcp;
-	char **unix_paths;
-	char **tcp_addrs;
+struct daemon {
+	int argc;
+	char **argv;
+	struct options o;
+	struct registry reg;
+	struct listeners ls;		/* NBD */
+	struct listeners stats_ls;	/* the stats socket */
+	struct nbd_server srv;
+	struct worker *ws;
+	unsigned int nr_workers;
+	struct pgalloc *pages;
+	struct stats_source stats;
+	int sfd;
+	char last_status[128];
 };
-
-static int add_string(char ***v, unsigned int *n, const char *s)
-{
-	char **nv = realloc(*v, (*n + 1) * sizeof(*nv));
-
-	if (!nv)
-		return -1;
-	*v = nv;
-	nv[*n] = strdup(s);
-	if (!nv[*n])
-		return -1;
-	(*n)++;
-	return 0;
-}
-
-static void usage(FILE *f)
-{
-	fprintf(f,
-"Usage: blockd [OPTION]... --export SPEC [--export SPEC]...\n"
-"Serve files, block devices, RAM or a remote NBD disk as block devices.\n"
-"\n"
-"  -e, --export SPEC   add an export: NAME=BACKEND:TARGET[,key=value...]\n"
-"                      backends: file:PATH, memory:, nbd:URI\n"
-"                      keys: size=N, cache=none|writeback, readonly,\n"
-"                            engine=auto|uring|sync, queue-depth=N\n"
-"                      the first export is also the default export\n"
-"  -f, --foreground    stay in the foreground, log to stderr\n"
-"  -u, --unix PATH     serve NBD on a unix socket (mode 0660); repeatable\n"
-"  -T, --tcp ADDR:PORT serve NBD on TCP ([ADDR]:PORT for IPv6); repeatable;\n"
-"                      default 127.0.0.1:10809 when no --unix/--tcp is given\n"
-"  -m, --memory SIZE   page budget for I/O buffers (default 64M)\n"
-"  -t, --threads N     worker threads (default: one per CPU)\n"
-"  -h, --help          show this help and exit\n"
-"  -V, --version       show the version and exit\n"
-"\n"
-"Example:\n"
-"  blockd -f --unix /run/blockd.sock --export disk=file:/var/lib/blockd/disk.img,size=1G\n"
-"  nbdinfo 'nbd+unix:///disk?socket=/run/blockd.sock'\n"
-"\n"
-"See blockd(8).\n");
-}
-
-static int parse_options(int argc, char **argv, struct options *o)
-{
-	static const struct option longopts[] = {
-		{ "export", required_argument, NULL, 'e' },
-		{ "foreground", no_argument, NULL, 'f' },
-		{ "unix", required_argument, NULL, 'u' },
-		{ "tcp", required_argument, NULL, 'T' },
-		{ "memory", required_argument, NULL, 'm' },
-		{ "threads", required_argument, NULL, 't' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 },
-	};
-	char err[256];
-	int c;
-
-	o->memory = DEFAULT_MEMORY;
-	while ((c = getopt_long(argc, argv, "e:fu:T:m:t:hV", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'e': {
-			struct export_spec *n;
-
-			n = realloc(o->exports, (o->nr_exports + 1) * sizeof(*n));
-			if (!n) {
-				fprintf(stderr, "blockd: out of memory\n");
-				return 1;
-			}
-			o->exports = n;
-			if (export_spec_parse(optarg, &o->exports[o->nr_exports],
-					      err, sizeof(err))) {
-				fprintf(stderr, "blockd: --export: %s\n", err);
-				return EXIT_USAGE;
-			}
-			for (unsigned int i = 0; i < o->nr_exports; i++) {
-				if (!strcmp(o->exports[i].name,
-					    o->exports[o->nr_exports].name)) {
-					fprintf(stderr, "blockd: --export: export '%s' is given twice\n",
-						o->exports[i].name);
-					o->nr_exports++;
-					return EXIT_USAGE;
-				}
-			}
-			o->nr_exports++;
-			break;
-		}
-		case 'f':
-			o->foreground = true;
-			break;
-		case 'u':
-		case 'T':
-			if (c == 'u' ? add_string(&o->unix_paths, &o->nr_unix, optarg) :
-			    add_string(&o->tcp_addrs, &o->nr_tcp, optarg)) {
-				fprintf(stderr, "blockd: out of memory\n");
-				return 1;
-			}
-			break;
-		case 'm':
-			if (parse_size(optarg, &o->memory) || o->memory < 1024 * 1024) {
-				fprintf(stderr, "blockd: --memory: bad size '%s' (at least 1M, e.g. 256M)\n",
-					optarg);
-				return EXIT_USAGE;
-			}
-			break;
-		case 't': {
-			char *end;
-			long n = strtol(optarg, &end, 10);
-
-			if (*end || n < 1 || n > 1024) {
-				fprintf(stderr, "blockd: --threads: '%s' is not a number from 1 to 1024\n",
-					optarg);
-				return EXIT_USAGE;
-			}
-			o->threads = (unsigned int)n;
-			break;
-		}
-		case 'h':
-			usage(stdout);
-			exit(0);
-		case 'V':
-			printf("blockd %s\n", PACKAGE_VERSION);
-			exit(0);
-		default:
-			fprintf(stderr, "Try 'blockd --help'.\n");
-			return EXIT_USAGE;
-		}
-	}
-	if (optind < argc) {
-		fprintf(stderr, "blockd: unexpected argument '%s'\nTry 'blockd --help'.\n",
-			argv[optind]);
-		return EXIT_USAGE;
-	}
-	if (!o->nr_exports) {
-		fprintf(stderr, "blockd: no export given (--export NAME=BACKEND:TARGET)\n"
-			"Try 'blockd --help'.\n");
-		return EXIT_USAGE;
-	}
-	if (!o->foreground) {
-		fprintf(stderr, "blockd: running as a background daemon is not built yet; use --foreground\n");
-		return EXIT_USAGE;
-	}
-	return 0;
-}
-
-static void free_options(struct options *o)
-{
-	for (unsigned int i = 0; i < o->nr_exports; i++)
-		export_spec_free(&o->exports[i]);
-	free(o->exports);
-	for (unsigned int i = 0; i < o->nr_unix; i++)
-		free(o->unix_paths[i]);
-	for (unsigned int i = 0; i < o->nr_tcp; i++)
-		free(o->tcp_addrs[i]);
-	free(o->unix_paths);
-	free(o->tcp_addrs);
-}
-
-static void describe_export(const struct export_spec *e,
-			    const struct backend *be, bool is_default)
-{
-	fprintf(stderr, "blockd: export '%s'%s: %s:%s, %llu bytes, engine %s%s\n",
-		e->name, is_default ? " (default)" : "", e->params.kind,
-		e->params.target, (unsigned long long)be->size, be->engine,
-		be->readonly ? ", read-only" : "");
-}
 
 /* The largest payload: 32 MiB, or less when the budget could not hold two. */
 static uint32_t max_payload(uint64_t budget)
@@ -223,176 +65,286 @@ static uint32_t max_payload(uint64_t budget)
 	return max;
 }
 
-static int open_listeners(const struct options *o, struct listeners *ls)
+/* Sockets from systemd win over configured ones: the unit owns them. */
+static int open_listeners(struct daemon *d)
 {
+	const struct options *o = &d->o;
+	struct notify_fd *fds = NULL;
 	char err[256];
 	unsigned int i;
+	int n;
 
-	for (i = 0; i < o->nr_unix; i++) {
-		if (listen_unix(ls, o->unix_paths[i], err, sizeof(err)))
+	n = notify_listen_fds(&fds);
+	if (n < 0) {
+		log_err("socket activation: %s", strerror(-n));
+		return -1;
+	}
+	for (i = 0; i < (unsigned int)n; i++) {
+		bool stats = !strcmp(fds[i].name, "stats");
+
+		if (listen_adopt(stats ? &d->stats_ls : &d->ls, fds[i].fd, fds[i].name,
+				 err, sizeof(err)))
 			goto fail;
 	}
-	for (i = 0; i < o->nr_tcp; i++) {
-		if (listen_tcp(ls, o->tcp_addrs[i], err, sizeof(err)))
+	free(fds);
+	fds = NULL;
+	if (n > 0 && (o->nr_unix || o->nr_tcp))
+		log_notice("sockets passed by systemd: unix/tcp settings are not used");
+	if (!d->ls.n && !n) {
+		for (i = 0; i < o->nr_unix; i++) {
+			if (listen_unix(&d->ls, o->unix_paths[i], err, sizeof(err)))
+				goto fail;
+		}
+		for (i = 0; i < o->nr_tcp; i++) {
+			if (listen_tcp(&d->ls, o->tcp_addrs[i], err, sizeof(err)))
+				goto fail;
+		}
+		if (!o->nr_unix && !o->nr_tcp &&
+		    listen_tcp(&d->ls, DEFAULT_TCP, err, sizeof(err)))
 			goto fail;
 	}
-	if (!o->nr_unix && !o->nr_tcp &&
-	    listen_tcp(ls, DEFAULT_TCP, err, sizeof(err)))
+	if (!d->ls.n) {
+		log_err("no NBD socket: systemd passed only a stats socket");
+		return -1;
+	}
+	if (!d->stats_ls.n && o->stats_socket &&
+	    listen_unix(&d->stats_ls, o->stats_socket, err, sizeof(err)))
 		goto fail;
-	for (i = 0; i < ls->n; i++)
-		fprintf(stderr, "blockd: listening on %s\n", ls->l[i].name);
+	for (i = 0; i < d->ls.n; i++)
+		log_info("listening on %s", d->ls.l[i].name);
+	for (i = 0; i < d->stats_ls.n; i++)
+		log_info("stats on %s", d->stats_ls.l[i].name);
 	return 0;
 fail:
-	fprintf(stderr, "blockd: cannot listen: %s\n", err);
+	free(fds);
+	log_err("cannot listen: %s", err);
 	return -1;
 }
 
-/* Accept clients until a signal comes; returns the signal. */
-static int serve(struct listeners *ls, int sfd, struct worker *ws,
-		 unsigned int nr_workers)
+static unsigned int nr_clients(const struct daemon *d)
 {
-	struct pollfd *pfd = calloc(ls->n + 1, sizeof(*pfd));
-	unsigned int i;
+	unsigned int i, n = 0;
+
+	for (i = 0; i < d->nr_workers; i++)
+		n += atomic_load(&d->ws[i].nr_conns);
+	return n;
+}
+
+static void update_status(struct daemon *d)
+{
+	char status[128];
+	unsigned int nr;
+
+	registry_lock(&d->reg);
+	nr = d->reg.nr;
+	registry_unlock(&d->reg);
+	snprintf(status, sizeof(status), "serving %u export%s to %u client%s", nr,
+		 nr == 1 ? "" : "s", nr_clients(d), nr_clients(d) == 1 ? "" : "s");
+	if (strcmp(status, d->last_status)) {
+		notify_status("%s", status);
+		memcpy(d->last_status, status, sizeof(status));
+	}
+}
+
+static void accept_all(struct daemon *d, struct listener *l, bool stats)
+{
+	char peer[64];
+	int fd;
+
+	while ((fd = listen_accept(l, peer, sizeof(peer))) >= 0) {
+		if (stats)
+			stats_socket_serve(fd, &d->stats);
+		else
+			workers_add_conn(d->ws, d->nr_workers, fd, peer);
+	}
+	/* Out of descriptors: let a moment pass rather than spin. */
+	if (errno == EMFILE || errno == ENFILE) {
+		log_warn("accept: %s", strerror(errno));
+		usleep(100000);
+	}
+}
+
+/* Accept clients and take signals; returns the signal that stops us. */
+static int serve(struct daemon *d, const struct export_limits *lim)
+{
+	unsigned int nls = d->ls.n, n = nls + d->stats_ls.n, i;
+	struct pollfd *pfd = calloc(n + 1, sizeof(*pfd));
+	struct signalfd_siginfo si;
 
 	if (!pfd)
 		return SIGTERM;
-	for (i = 0; i < ls->n; i++) {
-		pfd[i].fd = ls->l[i].fd;
+	for (i = 0; i < n; i++) {
+		pfd[i].fd = i < nls ? d->ls.l[i].fd : d->stats_ls.l[i - nls].fd;
 		pfd[i].events = POLLIN;
 	}
-	pfd[ls->n].fd = sfd;
-	pfd[ls->n].events = POLLIN;
+	pfd[n].fd = d->sfd;
+	pfd[n].events = POLLIN;
 	for (;;) {
-		if (poll(pfd, ls->n + 1, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			break;
-		}
-		if (pfd[ls->n].revents) {
-			struct signalfd_siginfo si;
+		int r = poll(pfd, n + 1, STATUS_INTERVAL_MS);
 
-			if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+		if (r < 0 && errno != EINTR)
+			break;
+		update_status(d);
+		if (r <= 0)
+			continue;
+		if (pfd[n].revents && read(d->sfd, &si, sizeof(si)) == sizeof(si)) {
+			if (si.ssi_signo != SIGHUP) {
 				free(pfd);
 				return (int)si.ssi_signo;
 			}
+			log_info("SIGHUP received: reopening the log, reloading exports");
+			notify_reloading();
+			log_reopen();
+			reload_apply(d->argc, d->argv, &d->reg, lim);
+			notify_ready("reloaded");
+			d->last_status[0] = '\0';
 		}
-		for (i = 0; i < ls->n; i++) {
-			char peer[64];
-			int fd;
-
-			if (!pfd[i].revents)
-				continue;
-			while ((fd = listen_accept(&ls->l[i], peer, sizeof(peer))) >= 0)
-				workers_add_conn(ws, nr_workers, fd, peer);
-			/* Out of descriptors: let a moment pass rather than spin. */
-			if (errno == EMFILE || errno == ENFILE) {
-				fprintf(stderr, "blockd: accept: %s\n", strerror(errno));
-				usleep(100000);
-			}
+		for (i = 0; i < n; i++) {
+			if (pfd[i].revents)
+				accept_all(d, i < nls ? &d->ls.l[i] : &d->stats_ls.l[i - nls],
+					   i >= nls);
 		}
 	}
 	free(pfd);
 	return SIGTERM;
 }
 
+/* Every acknowledged write reaches the backend's stable storage. */
+static void flush_exports(struct daemon *d)
+{
+	unsigned int i;
+	int ret;
+
+	registry_lock(&d->reg);
+	for (i = 0; i < d->reg.nr; i++) {
+		ret = export_flush(d->reg.ex[i]);
+		if (ret)
+			log_err("export '%s': flush failed: %s", d->reg.ex[i]->name,
+				strerror(-ret));
+	}
+	registry_unlock(&d->reg);
+}
+
+static int start(struct daemon *d, const struct export_limits *lim)
+{
+	int ret;
+
+	d->pages = pgalloc_create(d->o.memory, 0, PGALLOC_MLOCK);
+	if (!d->pages) {
+		log_err("cannot reserve %llu bytes of I/O memory: %s",
+			(unsigned long long)d->o.memory, strerror(errno));
+		return 1;
+	}
+	pgalloc_set_default(d->pages);
+	if (reload_open_exports(&d->reg, &d->o, lim))
+		return 1;
+	d->srv.reg = &d->reg;
+	d->srv.handshake_timeout = HANDSHAKE_TIMEOUT;
+	d->srv.budget = d->o.memory;
+	d->stats.reg = &d->reg;
+	d->stats.pages = d->pages;
+	d->stats.started = time(NULL);
+	if (open_listeners(d))
+		return 1;
+	d->nr_workers = d->o.threads;
+	if (!d->nr_workers) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+		d->nr_workers = n > 0 ? (unsigned int)n : 1;
+	}
+	ret = workers_start(&d->ws, d->nr_workers, &d->srv, d->pages);
+	if (ret) {
+		log_err("cannot start worker threads: %s", strerror(-ret));
+		d->ws = NULL;
+		return 1;
+	}
+	/* FUSE front end: mount o.fuse_mount here, before READY=1 (issue 5). */
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
-	struct options o = { 0 };
-	struct export *exports = NULL;
-	struct listeners ls = { 0 };
-	struct nbd_server srv = { 0 };
-	struct worker *ws = NULL;
-	char err[256];
-	struct pgalloc *pages = NULL;
-	unsigned int i, ready = 0, nr_workers;
-	sigset_t mask;
-	int ret, sig, sfd = -1;
+	struct daemon d = { .argc = argc, .argv = argv, .sfd = -1 };
+	struct export_limits lim = { .front_pad = NBD_CMD_PAD };
+	enum options_mode mode;
+	bool pid_written = false;
+	int ret, sig;
 
-	ret = parse_options(argc, argv, &o);
+	log_init();
+	registry_init(&d.reg);
+	ret = options_load(argc, argv, &d.o, &mode);
+	if (ret)
+		return ret;
+	if (mode == MODE_CHECK_CONFIG) {
+		options_print(&d.o, stdout);
+		options_free(&d.o);
+		return 0;
+	}
+	log_set_level(d.o.log_level);
+	lim.max_payload = max_payload(d.o.memory);
+
+	/* Before any thread: threads do not survive fork(). */
+	if (!d.o.foreground) {
+		ret = daemonize_start();
+		if (ret) {
+			log_err("cannot become a daemon: %s", strerror(-ret));
+			options_free(&d.o);
+			return 1;
+		}
+	}
+	d.sfd = signals_open();
+	if (d.sfd < 0) {
+		log_err("signalfd: %s", strerror(-d.sfd));
+		ret = 1;
+		goto out;
+	}
+	ret = start(&d, &lim);
 	if (ret)
 		goto out;
-
-	/* Signals are taken synchronously, by the accept loop. */
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &mask, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
-	if (sfd < 0) {
-		fprintf(stderr, "blockd: signalfd: %s\n", strerror(errno));
-		ret = 1;
-		goto out;
-	}
-
-	pages = pgalloc_create(o.memory, 0, PGALLOC_MLOCK);
-	if (!pages) {
-		fprintf(stderr, "blockd: cannot reserve %llu bytes of I/O memory: %s\n",
-			(unsigned long long)o.memory, strerror(errno));
-		ret = 1;
-		goto out;
-	}
-	pgalloc_set_default(pages);
-
-	exports = calloc(o.nr_exports, sizeof(*exports));
-	if (!exports) {
-		ret = 1;
-		goto out;
-	}
-	for (i = 0; i < o.nr_exports; i++, ready++) {
-		ret = export_open(&exports[i], &o.exports[i], NBD_CMD_PAD,
-				  max_payload(o.memory), err, sizeof(err));
+	if (d.o.pidfile) {
+		ret = pidfile_write(d.o.pidfile);
 		if (ret) {
-			fprintf(stderr, "blockd: export '%s': %s\n", o.exports[i].name, err);
+			log_err("pidfile %s: %s", d.o.pidfile, strerror(-ret));
 			ret = 1;
 			goto out;
 		}
-		describe_export(&o.exports[i], exports[i].be, i == 0);
+		pid_written = true;
 	}
-	srv.exports = exports;
-	srv.nr_exports = o.nr_exports;
-	srv.handshake_timeout = HANDSHAKE_TIMEOUT;
-	srv.budget = o.memory;
-
-	if (open_listeners(&o, &ls)) {
-		ret = 1;
-		goto out;
+	log_info("%llu MiB of I/O pages reserved, %u worker threads",
+		 (unsigned long long)(d.o.memory >> 20), d.nr_workers);
+	log_info("running; stop with Ctrl-C or SIGTERM, reload with SIGHUP");
+	if (!d.o.foreground) {
+		log_use_syslog();
+		daemonize_ready();
 	}
-	nr_workers = o.threads;
-	if (!nr_workers) {
-		long n = sysconf(_SC_NPROCESSORS_ONLN);
+	notify_ready("running");
 
-		nr_workers = n > 0 ? (unsigned int)n : 1;
-	}
-	ret = workers_start(&ws, nr_workers, &srv, pages);
-	if (ret) {
-		fprintf(stderr, "blockd: cannot start worker threads: %s\n", strerror(-ret));
-		ws = NULL;
-		ret = 1;
-		goto out;
-	}
-
-	fprintf(stderr,
-		"blockd: %llu MiB of I/O pages reserved, %u worker threads\n"
-		"blockd: running; stop with Ctrl-C or SIGTERM\n",
-		(unsigned long long)(o.memory >> 20), nr_workers);
-
-	sig = serve(&ls, sfd, ws, nr_workers);
-	fprintf(stderr, "blockd: %s received, stopping\n",
-		sig == SIGINT ? "SIGINT" : "SIGTERM");
+	sig = serve(&d, &lim);
+	log_info("%s received: draining; a second one exits at once",
+		 sig == SIGINT ? "SIGINT" : "SIGTERM");
+	notify_stopping();
+	signals_second_is_fatal(d.o.pidfile);
 	/* No new clients; the workers finish what their clients started. */
-	listen_close_all(&ls);
-	workers_stop(ws, nr_workers);
-	ws = NULL;
+	listen_close_all(&d.ls);
+	listen_close_all(&d.stats_ls);
+	/* FUSE front end: unmount o.fuse_mount here, after its requests end (issue 5). */
+	workers_stop(d.ws, d.nr_workers);
+	d.ws = NULL;
+	flush_exports(&d);
+	log_info("stopped");
 	ret = 0;
 out:
-	listen_close_all(&ls);
-	for (i = 0; i < ready; i++)
-		export_close(&exports[i]);
-	free(exports);
-	pgalloc_destroy(pages);
-	if (sfd >= 0)
-		close(sfd);
-	free_options(&o);
+	if (ret)
+		daemonize_failed(ret);
+	listen_close_all(&d.ls);
+	listen_close_all(&d.stats_ls);
+	workers_stop(d.ws, d.nr_workers);
+	registry_clear(&d.reg);
+	pgalloc_destroy(d.pages);
+	if (pid_written)
+		unlink(d.o.pidfile);
+	if (d.sfd >= 0)
+		close(d.sfd);
+	options_free(&d.o);
 	return ret;
 }

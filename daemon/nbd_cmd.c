@@ -157,6 +157,8 @@ static void cmd_endio(struct bio *bio)
 	c->nr_active--;
 	if (!cmd->error && bio->bi_status)
 		cmd->error = nbd_errno(bio->bi_status);
+	stats_end(&c->ex->stats, stats_op_of_nbd(cmd->type), cmd->length,
+		  cmd->error != 0, cmd->t_start);
 	if (c->dead) {
 		nbd_cmd_free(cmd);
 		nbd_conn_mark(c);
@@ -571,6 +573,8 @@ static int start_cmd(struct nbd_conn *c, const uint8_t *h)
 	}
 	c->rpos += NBD_REQUEST_LEN;
 	c->nr_requests++;
+	cmd->t_start = stats_now();
+	stats_start(&c->ex->stats);
 	if (err) {
 		/*
 		 * A refused WRITE's payload still follows: skip it, and answer

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "core/request.h"
+#include "daemon/log.h"
 #include "daemon/nbd-protocol.h"
 #include "daemon/nbd_conn.h"
 #include "daemon/worker.h"
@@ -111,13 +112,12 @@ void nbd_conn_start(struct worker *w, const struct nbd_server *srv, int fd,
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
 	worker_link(w, c);
 	w->nr_handshaking++;
-	fprintf(stderr, "blockd: connection %u from %s (worker %u)\n", c->id,
-		c->peer, w->idx);
+	log_debug("connection %u from %s (worker %u)", c->id, c->peer, w->idx);
 	nbd_handshake_greet(c);
 	nbd_conn_mark(c);
 	return;
 fail:
-	fprintf(stderr, "blockd: out of memory for a connection from %s\n", peer);
+	log_err("out of memory for a connection from %s", peer);
 	close(fd);
 }
 
@@ -405,9 +405,14 @@ static void destroy(struct nbd_conn *c)
 	if (c->stalled)
 		w->nr_stalled--;
 	worker_unlink(w, c);
-	fprintf(stderr, "blockd: connection %u from %s closed: %s, %llu requests\n",
-		c->id, c->peer, c->why ? c->why : "done",
-		(unsigned long long)c->nr_requests);
+	log_info("connection %u from %s%s%s%s closed: %s, %llu requests",
+		 c->id, c->peer, c->ex ? " (export '" : "", c->ex ? c->ex->name : "",
+		 c->ex ? "')" : "", c->why ? c->why : "done",
+		 (unsigned long long)c->nr_requests);
+	if (c->ex) {
+		atomic_fetch_sub(&c->ex->stats.connections, 1);
+		export_put(c->ex);
+	}
 	ioloop_forget_file(w->loop, c->fd);
 	close(c->wfd);
 	close(c->fd);

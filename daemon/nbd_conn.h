@@ -9,6 +9,7 @@
 #include "core/bio.h"
 #include "core/ioloop.h"
 #include "daemon/export.h"
+#include "daemon/registry.h"
 
 /*
  * One NBD client connection.  It belongs to one worker and is touched only
@@ -19,8 +20,7 @@ struct worker;
 
 /* What every connection shares: the exports and the limits. */
 struct nbd_server {
-	struct export *exports;
-	unsigned int nr_exports;
+	struct registry *reg;
 	unsigned int handshake_timeout;	/* seconds */
 	uint64_t budget;		/* the page budget, bytes */
 };
@@ -62,6 +62,7 @@ struct nbd_cmd {
 	uint32_t hdr_len;
 	uint8_t hdr[32];		/* reply header */
 	uint64_t reply_len;		/* header + data + extra */
+	uint64_t t_start;		/* stats_now() when it arrived */
 };
 
 struct nbd_conn {

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "daemon/log.h"
 #include "daemon/nbd-protocol.h"
 #include "daemon/nbd_conn.h"
 #include "daemon/worker.h"
@@ -80,16 +81,22 @@ static uint16_t export_tflags(const struct export *ex, bool structured)
 
 static void enter_transmission(struct nbd_conn *c, struct export *ex)
 {
+	struct export *meta = NULL;
+
+	/* The caller's reference to @ex is the connection's from now on. */
 	c->ex = ex;
 	c->tflags = export_tflags(ex, c->structured);
-	if (c->meta_alloc && (!c->meta_export ||
-			      export_find(c->srv->exports, c->srv->nr_exports,
-					  c->meta_export, strlen(c->meta_export)) != ex))
+	if (c->meta_alloc && c->meta_export)
+		meta = registry_get(c->srv->reg, c->meta_export, strlen(c->meta_export));
+	if (meta != ex)
 		c->meta_alloc = false;
+	if (meta)
+		export_put(meta);
 	c->state = NBD_TRANSMISSION;
 	c->w->nr_handshaking--;
-	fprintf(stderr, "blockd: connection %u: export '%s'%s\n", c->id, ex->name,
-		c->structured ? ", structured replies" : "");
+	atomic_fetch_add(&ex->stats.connections, 1);
+	log_info("connection %u from %s: export '%s'%s", c->id, c->peer, ex->name,
+		 c->structured ? ", structured replies" : "");
 }
 
 static int opt_export_name(struct nbd_conn *c, const uint8_t *data, uint32_t len)
@@ -98,7 +105,7 @@ static int opt_export_name(struct nbd_conn *c, const uint8_t *data, uint32_t len
 	uint8_t r[10 + 124], *p = r;
 
 	ex = len > NBD_MAX_STRING ? NULL :
-	     export_find(c->srv->exports, c->srv->nr_exports, (const char *)data, len);
+	     registry_get(c->srv->reg, (const char *)data, len);
 	if (!ex) {
 		/* This option has no error reply: the protocol says hang up. */
 		c->why = "unknown export (NBD_OPT_EXPORT_NAME)";
@@ -108,6 +115,7 @@ static int opt_export_name(struct nbd_conn *c, const uint8_t *data, uint32_t len
 	nbd_put16(p, export_tflags(ex, c->structured));
 	memset(r + 10, 0, 124);
 	if (nbd_conn_out(c, r, c->no_zeroes ? 10 : sizeof(r))) {
+		export_put(ex);
 		c->why = "out of memory";
 		return -ENOMEM;
 	}
@@ -142,8 +150,7 @@ static int opt_info_go(struct nbd_conn *c, uint32_t opt, const uint8_t *data,
 	nreq = nbd_get16(data + 4 + namelen);
 	if (6 + namelen + 2ull * nreq != len)
 		return reply_err(c, opt, NBD_REP_ERR_INVALID, "bad option length");
-	ex = export_find(c->srv->exports, c->srv->nr_exports,
-			 (const char *)data + 4, namelen);
+	ex = registry_get(c->srv->reg, (const char *)data + 4, namelen);
 	if (!ex)
 		return reply_err(c, opt, NBD_REP_ERR_UNKNOWN, "no such export");
 
@@ -173,6 +180,8 @@ static int opt_info_go(struct nbd_conn *c, uint32_t opt, const uint8_t *data,
 		ret = reply(c, opt, NBD_REP_ACK, NULL, 0);
 	if (ret > 0 && opt == NBD_OPT_GO)
 		enter_transmission(c, ex);
+	else
+		export_put(ex);
 	return ret;
 }
 
@@ -184,20 +193,24 @@ static int opt_list(struct nbd_conn *c, uint32_t len)
 	if (len)
 		return reply_err(c, NBD_OPT_LIST, NBD_REP_ERR_INVALID,
 				 "NBD_OPT_LIST takes no data");
-	for (i = 0; i < c->srv->nr_exports && ret > 0; i++) {
-		const struct export *ex = &c->srv->exports[i];
+	registry_lock(c->srv->reg);
+	for (i = 0; i < c->srv->reg->nr && ret > 0; i++) {
+		const struct export *ex = c->srv->reg->ex[i];
 		uint32_t nl = (uint32_t)strlen(ex->name);
 		uint32_t dl = (uint32_t)strlen(ex->description);
 		uint8_t *buf = malloc(4 + nl + dl);
 
-		if (!buf)
+		if (!buf) {
+			registry_unlock(c->srv->reg);
 			return -ENOMEM;
+		}
 		nbd_put32(buf, nl);
 		memcpy(buf + 4, ex->name, nl);
 		memcpy(buf + 4 + nl, ex->description, dl);
 		ret = reply(c, NBD_OPT_LIST, NBD_REP_SERVER, buf, 4 + nl + dl);
 		free(buf);
 	}
+	registry_unlock(c->srv->reg);
 	if (ret > 0)
 		ret = reply(c, NBD_OPT_LIST, NBD_REP_ACK, NULL, 0);
 	return ret;
@@ -218,6 +231,7 @@ static int opt_meta(struct nbd_conn *c, uint32_t opt, const uint8_t *data,
 		    uint32_t len)
 {
 	bool list = opt == NBD_OPT_LIST_META_CONTEXT, match = false;
+	struct export *ex;
 	uint32_t namelen, nq, i, pos;
 	uint8_t r[4 + sizeof(NBD_META_BASE_ALLOCATION)];
 	int ret;
@@ -245,9 +259,10 @@ static int opt_meta(struct nbd_conn *c, uint32_t opt, const uint8_t *data,
 	}
 	if (pos != len)
 		return reply_err(c, opt, NBD_REP_ERR_INVALID, "bad option length");
-	if (!export_find(c->srv->exports, c->srv->nr_exports,
-			 (const char *)data + 4, namelen))
+	ex = registry_get(c->srv->reg, (const char *)data + 4, namelen);
+	if (!ex)
 		return reply_err(c, opt, NBD_REP_ERR_UNKNOWN, "no such export");
+	export_put(ex);
 	/* An empty LIST asks for everything; an empty SET selects nothing. */
 	if (list && !nq)
 		match = true;

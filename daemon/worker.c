@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "daemon/log.h"
 #include "daemon/worker.h"
 
 /* Loop depth: polls and disk I/O of every connection share it. */
@@ -176,8 +177,8 @@ int workers_start(struct worker **out, unsigned int n,
 		if (i == 0 && !ioloop_has_uring(w->loop)) {
 			int why = ioloop_uring_error(w->loop);
 
-			fprintf(stderr, "blockd: workers run on epoll: io_uring %s\n",
-				why > 0 ? strerror(why) : "disabled by BLOCKD_NO_IO_URING");
+			log_notice("workers run on epoll: io_uring %s",
+				   why > 0 ? strerror(why) : "disabled by BLOCKD_NO_IO_URING");
 		}
 		ret = -pthread_create(&w->thread, NULL, worker_main, w);
 		if (ret) {

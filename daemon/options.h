@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef BLOCKD_DAEMON_OPTIONS_H
+#define BLOCKD_DAEMON_OPTIONS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "daemon/export_spec.h"
+
+#define DEFAULT_CONFIG		SYSCONFDIR "/blockd/blockd.conf"
+#define DEFAULT_MEMORY		(64ull << 20)
+#define DEFAULT_TCP		"127.0.0.1:10809"
+/* Exit status for a bad option or configuration: nothing was started. */
+#define EXIT_USAGE		2
+
+/* Which settings were given, so the command line can beat the file. */
+enum {
+	OPT_SET_FOREGROUND	= 1u << 0,
+	OPT_SET_PIDFILE		= 1u << 1,
+	OPT_SET_UNIX		= 1u << 2,
+	OPT_SET_TCP		= 1u << 3,
+	OPT_SET_FUSE		= 1u << 4,
+	OPT_SET_MEMORY		= 1u << 5,
+	OPT_SET_THREADS		= 1u << 6,
+	OPT_SET_LOG_LEVEL	= 1u << 7,
+	OPT_SET_STATS		= 1u << 8,
+};
+
+/* Everything the daemon is told, by the command line and the config file. */
+struct options {
+	unsigned int set;		/* OPT_SET_* */
+	char *config;			/* NULL: none */
+	bool foreground;
+	char *pidfile;
+	char **unix_paths;
+	unsigned int nr_unix;
+	char **tcp_addrs;
+	unsigned int nr_tcp;
+	char *fuse_mount;		/* FUSE front end: mount point, or NULL */
+	uint64_t memory;
+	unsigned int threads;		/* 0: one per CPU */
+	int log_level;			/* LOG_* */
+	char *stats_socket;
+	struct export_spec *exports;
+	unsigned int nr_exports;
+};
+
+/* What the command line asks for besides serving. */
+enum options_mode {
+	MODE_SERVE,
+	MODE_CHECK_CONFIG,		/* --check-config */
+};
+
+/* Defaults for everything. */
+void options_init(struct options *o);
+void options_free(struct options *o);
+
+/*
+ * Parse the command line into @o (on defaults) and *@mode.  --help and
+ * --version print and exit 0.  0, or EXIT_USAGE after a message.  The
+ * config file, if any, is named by o->config (-c, else the default path
+ * when it exists).
+ */
+int options_parse_cli(int argc, char **argv, struct options *o,
+		      enum options_mode *mode);
+
+/*
+ * The effective options: @file (from the config file) overridden by what
+ * @cli sets; the exports of both.  Moves strings out of both.  0, or
+ * EXIT_USAGE after a message (a duplicate export).
+ */
+int options_merge(struct options *out, struct options *file,
+		  struct options *cli);
+
+/* Checks that need everything merged: at least one export. 0 or EXIT_USAGE. */
+int options_validate(const struct options *o);
+
+/*
+ * All of the above: the command line, the config file it names, merged
+ * and validated.  0, or EXIT_USAGE (or 1 for no memory) after a message,
+ * with @o freed.  Called again on SIGHUP.
+ */
+int options_load(int argc, char **argv, struct options *o,
+		 enum options_mode *mode);
+
+/* Write @o as a config file would say it (--check-config). */
+void options_print(const struct options *o, FILE *f);
+
+/* Append a copy of @s to a string vector. 0 or -ENOMEM. */
+int options_add_string(char ***v, unsigned int *n, const char *s);
+
+/* Append @spec (moved) unless its name is taken: 0, -EEXIST or -ENOMEM. */
+int options_add_export(struct options *o, struct export_spec *spec);
+
+#endif

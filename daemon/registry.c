@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: MIT */
+#include <config.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/registry.h"
+
+void registry_init(struct registry *r)
+{
+	pthread_mutex_init(&r->lock, NULL);
+	r->ex = NULL;
+	r->nr = 0;
+}
+
+void registry_lock(struct registry *r)
+{
+	pthread_mutex_lock(&r->lock);
+}
+
+void registry_unlock(struct registry *r)
+{
+	pthread_mutex_unlock(&r->lock);
+}
+
+void registry_clear(struct registry *r)
+{
+	struct export **ex;
+	unsigned int i, nr;
+
+	registry_lock(r);
+	ex = r->ex;
+	nr = r->nr;
+	r->ex = NULL;
+	r->nr = 0;
+	registry_unlock(r);
+	/* Outside the lock: the last reference closes the backend. */
+	for (i = 0; i < nr; i++)
+		export_put(ex[i]);
+	free(ex);
+}
+
+int registry_add(struct registry *r, struct export *ex)
+{
+	struct export **n;
+
+	registry_lock(r);
+	n = realloc(r->ex, (r->nr + 1) * sizeof(*n));
+	if (!n) {
+		registry_unlock(r);
+		return -ENOMEM;
+	}
+	r->ex = n;
+	n[r->nr++] = ex;
+	registry_unlock(r);
+	return 0;
+}
+
+static int find(struct registry *r, const char *name, size_t len)
+{
+	unsigned int i;
+
+	if (!r->nr)
+		return -1;
+	if (!len)
+		return 0;
+	for (i = 0; i < r->nr; i++) {
+		if (strlen(r->ex[i]->name) == len && !memcmp(r->ex[i]->name, name, len))
+			return (int)i;
+	}
+	return -1;
+}
+
+bool registry_remove(struct registry *r, const char *name)
+{
+	struct export *ex;
+	int i;
+
+	registry_lock(r);
+	i = *name ? find(r, name, strlen(name)) : -1;
+	if (i < 0) {
+		registry_unlock(r);
+		return false;
+	}
+	ex = r->ex[i];
+	memmove(&r->ex[i], &r->ex[i + 1], (r->nr - (unsigned int)i - 1) * sizeof(*r->ex));
+	r->nr--;
+	registry_unlock(r);
+	export_put(ex);
+	return true;
+}
+
+struct export *registry_get(struct registry *r, const char *name, size_t len)
+{
+	struct export *ex = NULL;
+	int i;
+
+	registry_lock(r);
+	i = find(r, name, len);
+	if (i >= 0) {
+		ex = r->ex[i];
+		export_get(ex);
+	}
+	registry_unlock(r);
+	return ex;
+}
+
+bool registry_has(struct registry *r, const char *name)
+{
+	bool has;
+
+	registry_lock(r);
+	has = *name && find(r, name, strlen(name)) >= 0;
+	registry_unlock(r);
+	return has;
+}

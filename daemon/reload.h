@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef BLOCKD_DAEMON_RELOAD_H
+#define BLOCKD_DAEMON_RELOAD_H
+
+#include <stdint.h>
+
+#include "daemon/options.h"
+#include "daemon/registry.h"
+
+/* What opening an export needs besides its spec. */
+struct export_limits {
+	unsigned int front_pad;
+	uint32_t max_payload;
+};
+
+/*
+ * Open every export of @o into @reg, in order.  0, or 1 after logging
+ * the export that failed (those opened so far stay in @reg).
+ */
+int reload_open_exports(struct registry *reg, const struct options *o,
+			const struct export_limits *lim);
+
+/*
+ * SIGHUP: read the command line and config file again and make @reg
+ * match it: new exports are opened and added, exports no longer named are
+ * removed (their clients keep them until they disconnect).  Exports whose
+ * name stays keep their settings.  The log level is applied; other global
+ * settings need a restart and are left as they are.  A configuration
+ * with errors changes nothing.
+ */
+void reload_apply(int argc, char **argv, struct registry *reg,
+		  const struct export_limits *lim);
+
+#endif

@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef BLOCKD_DAEMON_STATS_SOCKET_H
+#define BLOCKD_DAEMON_STATS_SOCKET_H
+
+#include <time.h>
+
+#include "core/page.h"
+#include "daemon/registry.h"
+
+/*
+ * The stats socket: whoever connects reads one JSON document (see
+ * blockd(8)) and the connection is closed; contrib/blockd-stat prints it.
+ */
+struct stats_source {
+	struct registry *reg;
+	struct pgalloc *pages;
+	time_t started;
+};
+
+/* Write the document to accepted socket @fd and close it. */
+void stats_socket_serve(int fd, const struct stats_source *src);
+
+#endif
