@@ -366,6 +366,12 @@ static uint32_t validate(struct nbd_conn *c, struct nbd_cmd *cmd)
 		     cmd->type == NBD_CMD_WRITE_ZEROES;
 	bool aligned = !((cmd->offset | cmd->length) & (ex->min_block - 1));
 
+	/*
+	 * The daemon is stopping: the protocol's way to say so.  A FLUSH
+	 * still runs, so a client can make what it wrote durable.
+	 */
+	if (c->refusing && cmd->type != NBD_CMD_FLUSH)
+		return NBD_ESHUTDOWN;
 	if (cmd->flags & ~KNOWN_FLAGS)
 		return NBD_EINVAL;
 	if ((cmd->flags & (NBD_CMD_FLAG_NO_HOLE | NBD_CMD_FLAG_FAST_ZERO)) &&

@@ -116,6 +116,7 @@ struct nbd_conn {
 	uint64_t nr_requests;
 	bool stalled;			/* waiting for memory */
 	bool throttled;			/* at its share of commands */
+	bool refusing;			/* stopping: new commands get ESHUTDOWN */
 	bool closing;			/* no more input: EOF, DISC or shutdown */
 	bool dead;			/* drop everything and close */
 	const char *why;		/* for the disconnect log line */

@@ -18,7 +18,12 @@
 
 /* Loop depth: polls and disk I/O of every connection share it. */
 #define WORKER_QUEUE_DEPTH	512
-/* How long a stopping worker waits for in-flight requests. */
+/*
+ * Stopping: for this long new commands are answered ESHUTDOWN, so clients
+ * learn why their I/O fails rather than just losing the connection...
+ */
+#define WORKER_REFUSE_SECS	2
+/* ... and then in-flight requests get this long to finish. */
 #define WORKER_STOP_GRACE	5
 
 struct new_conn {
@@ -76,10 +81,16 @@ static void stop_fn(struct ioloop_work *work)
 	struct nbd_conn *c, *next;
 
 	w->stopping = true;
-	w->stop_deadline = time(NULL) + WORKER_STOP_GRACE;
+	w->refuse_deadline = time(NULL) + WORKER_REFUSE_SECS;
+	w->stop_deadline = w->refuse_deadline + WORKER_STOP_GRACE;
 	for (c = w->conns; c; c = next) {
 		next = c->next;
-		nbd_conn_shutdown(c);
+		if (c->state == NBD_TRANSMISSION && !c->closing) {
+			c->refusing = true;
+			nbd_conn_mark(c);
+		} else {
+			nbd_conn_shutdown(c);
+		}
 	}
 }
 
@@ -127,6 +138,8 @@ static void check_timeouts(struct worker *w)
 			nbd_conn_kill(c, "handshake timed out");
 		else if (w->stopping && now >= w->stop_deadline)
 			nbd_conn_kill(c, "stopping");
+		else if (w->stopping && now >= w->refuse_deadline && !c->closing)
+			nbd_conn_shutdown(c);
 	}
 }
 

@@ -21,7 +21,8 @@ struct worker {
 	const struct nbd_server *srv;
 	bool started;
 	bool stopping;
-	time_t stop_deadline;
+	time_t refuse_deadline;		/* stopping: close connections then */
+	time_t stop_deadline;		/* ... and kill what is left then */
 	struct nbd_conn *conns;		/* every connection */
 	struct nbd_conn *dirty;		/* to service after this iteration */
 	unsigned int nr_stalled;
