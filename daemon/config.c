@@ -35,6 +35,7 @@ struct parse {
 	unsigned int line;		/* the line inih is parsing */
 	unsigned int header_line;	/* the last [section] line */
 	bool header_export;		/* ... and it says [export ...] */
+	bool global_set[16];		/* [global] keys seen */
 	unsigned int cur_header;	/* the header of the section keys go to */
 	struct section sec;
 	bool in_export;
@@ -147,9 +148,18 @@ static int set_str(char **dst, const char *v)
 static bool global_key(struct parse *p, const char *key, const char *v)
 {
 	struct options *o = p->o;
+	int k = key_index(global_keys, sizeof(global_keys) / sizeof(*global_keys), key);
 	int l;
 
-	switch (key_index(global_keys, sizeof(global_keys) / sizeof(*global_keys), key)) {
+	/* unix and tcp add a listener each time; the rest are set once. */
+	if (k >= 0 && k != 2 && k != 3) {
+		if (p->global_set[k]) {
+			fail(p, p->line, "%s is given twice in [global]", key);
+			return false;
+		}
+		p->global_set[k] = true;
+	}
+	switch (k) {
 	case 0:
 		if (!parse_bool(v, &o->foreground))
 			fail(p, p->line, "foreground takes yes or no, not '%s'", v);

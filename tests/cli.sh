@@ -47,6 +47,10 @@ expect 2 'given twice' -- -f --export a=memory:,size=1M --export a=memory:,size=
 expect 2 'bad size' -- -f --memory 12Q --export a=memory:,size=1M
 expect 2 'not a number' -- -f --threads 0 --export a=memory:,size=1M
 expect 2 'unexpected argument' -- -f --export a=memory:,size=1M extra
+expect 2 "is not error, warning" -- -f --log-level chatty --export a=memory:,size=1M
+expect 2 '/nonexistent/blockd.conf:0: cannot read' -- -f -c /nonexistent/blockd.conf
+expect 0 '^\[export a\]' -- --check-config --export a=memory:,size=1M
+expect 0 '^log-level = debug' -- --check-config --log-level debug --export a=memory:,size=1M
 
 # A good configuration runs until a signal, then exits 0.
 truncate -s 16M "$tmp/disk.img"

@@ -122,6 +122,11 @@ memory = 16M
 backend = memory
 size = 1M
 END
+bad 3 "memory is given twice in \[global\]" <<END
+[global]
+memory = 16M
+memory = 32M
+END
 bad 2 "pool-size takes" <<END
 [export a]
 pool-size = -3
