@@ -31,6 +31,7 @@
 #include "daemon/registry.h"
 #include "daemon/reload.h"
 #include "daemon/signals.h"
+#include "daemon/sockets.h"
 #include "daemon/stats_socket.h"
 #include "daemon/worker.h"
 
@@ -63,62 +64,6 @@ static uint32_t max_payload(uint64_t budget)
 	while (max > (1u << 20) && max > budget / 2)
 		max >>= 1;
 	return max;
-}
-
-/* Sockets from systemd win over configured ones: the unit owns them. */
-static int open_listeners(struct daemon *d)
-{
-	const struct options *o = &d->o;
-	struct notify_fd *fds = NULL;
-	char err[256];
-	unsigned int i;
-	int n;
-
-	n = notify_listen_fds(&fds);
-	if (n < 0) {
-		log_err("socket activation: %s", strerror(-n));
-		return -1;
-	}
-	for (i = 0; i < (unsigned int)n; i++) {
-		bool stats = !strcmp(fds[i].name, "stats");
-
-		if (listen_adopt(stats ? &d->stats_ls : &d->ls, fds[i].fd, fds[i].name,
-				 err, sizeof(err)))
-			goto fail;
-	}
-	free(fds);
-	fds = NULL;
-	if (n > 0 && (o->nr_unix || o->nr_tcp))
-		log_notice("sockets passed by systemd: unix/tcp settings are not used");
-	if (!d->ls.n && !n) {
-		for (i = 0; i < o->nr_unix; i++) {
-			if (listen_unix(&d->ls, o->unix_paths[i], err, sizeof(err)))
-				goto fail;
-		}
-		for (i = 0; i < o->nr_tcp; i++) {
-			if (listen_tcp(&d->ls, o->tcp_addrs[i], err, sizeof(err)))
-				goto fail;
-		}
-		if (!o->nr_unix && !o->nr_tcp &&
-		    listen_tcp(&d->ls, DEFAULT_TCP, err, sizeof(err)))
-			goto fail;
-	}
-	if (!d->ls.n) {
-		log_err("no NBD socket: systemd passed only a stats socket");
-		return -1;
-	}
-	if (!d->stats_ls.n && o->stats_socket &&
-	    listen_unix(&d->stats_ls, o->stats_socket, err, sizeof(err)))
-		goto fail;
-	for (i = 0; i < d->ls.n; i++)
-		log_info("listening on %s", d->ls.l[i].name);
-	for (i = 0; i < d->stats_ls.n; i++)
-		log_info("stats on %s", d->stats_ls.l[i].name);
-	return 0;
-fail:
-	free(fds);
-	log_err("cannot listen: %s", err);
-	return -1;
 }
 
 static unsigned int nr_clients(const struct daemon *d)
@@ -244,7 +189,7 @@ static int start(struct daemon *d, const struct export_limits *lim)
 	d->stats.reg = &d->reg;
 	d->stats.pages = d->pages;
 	d->stats.started = time(NULL);
-	if (open_listeners(d))
+	if (sockets_open(&d->o, &d->ls, &d->stats_ls))
 		return 1;
 	d->nr_workers = d->o.threads;
 	if (!d->nr_workers) {

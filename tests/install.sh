@@ -44,6 +44,18 @@ if [ -n "$unit" ] && grep -q "^ExecStart=${bin#.} --foreground --config " "$root
 else
 	not_ok "unit: $(cat "$root/$unit" 2>/dev/null)"
 fi
+# systemd's own check of the units, pointed at the installed binary.
+if command -v systemd-analyze >/dev/null; then
+	mkdir -p "$tmp/units"
+	sed "s|^ExecStart=[^ ]*|ExecStart=$root/${bin#./}|" "$root/$unit" >"$tmp/units/blockd.service"
+	cp "$root/${unit%.service}.socket" "$tmp/units/"
+	if out=$(cd "$tmp/units" && systemd-analyze verify --man=no ./blockd.service ./blockd.socket 2>&1) &&
+	   [ -z "$out" ]; then
+		ok "systemd-analyze verify: the units are clean"
+	else
+		not_ok "systemd-analyze verify: $out"
+	fi
+fi
 [ -x "$root/$bin" ] && "$root/$bin" --version | grep -q '^blockd ' &&
 	ok "the installed daemon runs" || not_ok "installed daemon"
 conf=$(cd "$root" && find . -path '*/etc/blockd/blockd.conf.example' | head -1)

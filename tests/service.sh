@@ -16,76 +16,6 @@ wait_gone() {
 	return 1
 }
 
-if ! ldd "$blockd" | grep -q libsystemd; then
-	echo "skip: blockd was built without libsystemd"
-	exit 77
-fi
-command -v systemd-socket-activate >/dev/null ||
-	{ echo "skip: systemd-socket-activate is not installed (package systemd)"; exit 77; }
-
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-python3 "$top_srcdir/tests/notify-listen.py" "$tmp/notify" 60 >"$tmp/notes" 2>&1 &
-track_pid $!
-npid=$!
-for _ in $(seq 100); do [ -S "$tmp/notify" ] && break; sleep 0.05; done
-
-systemd-socket-activate -l "$tmp/nbd.sock" -l "127.0.0.1:$port" -l "$tmp/stats.sock" \
-	--fdname=nbd:nbd-tcp:stats -E NOTIFY_SOCKET="$tmp/notify" \
-	"$blockd" -f --memory 16M --unix "$tmp/ignored.sock" \
-	--export disk=memory:,size=8M --export two=memory:,size=4M >"$tmp/log" 2>&1 &
-apid=$!
-track_pid "$apid"
-for _ in $(seq 100); do [ -S "$tmp/stats.sock" ] && break; sleep 0.05; done
-
-# The first connection makes systemd-socket-activate start blockd.
-if timeout 20 nbdinfo --size "nbd+unix:///disk?socket=$tmp/nbd.sock" >"$tmp/size" 2>&1 &&
-   [ "$(cat "$tmp/size")" = 8388608 ]; then
-	ok "socket-activated unix socket serves"
-else
-	not_ok "unix: $(cat "$tmp/size" "$tmp/log")"
-fi
-if timeout 20 nbdinfo --size "nbd://127.0.0.1:$port/two" >"$tmp/size" 2>&1 &&
-   [ "$(cat "$tmp/size")" = 4194304 ]; then
-	ok "socket-activated TCP socket serves"
-else
-	not_ok "tcp: $(cat "$tmp/size" "$tmp/log")"
-fi
-if python3 -c '
-import json, socket, sys
-s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); d = b""
-while True:
-    c = s.recv(65536)
-    if not c: break
-    d += c
-j = json.loads(d)
-assert [e["name"] for e in j["exports"]] == ["disk", "two"], j
-' "$tmp/stats.sock" 2>"$tmp/err"; then
-	ok "the socket named stats serves JSON"
-else
-	not_ok "stats socket: $(cat "$tmp/err")"
-fi
-grep -q "listening on $tmp/nbd.sock (nbd)" "$tmp/log" &&
-	grep -q "listening on tcp 127.0.0.1:$port (nbd-tcp)" "$tmp/log" &&
-	grep -q "stats on $tmp/stats.sock (stats)" "$tmp/log" &&
-	ok "the passed sockets are told apart by name" || not_ok "names: $(cat "$tmp/log")"
-[ ! -e "$tmp/ignored.sock" ] && ok "configured sockets yield to passed ones" ||
-	not_ok "--unix was opened beside the passed sockets"
-
-kill -TERM "$apid"
-wait "$apid"
-status=$?
-[ "$status" -eq 0 ] && ok "SIGTERM: exit 0" || not_ok "exit status $status: $(cat "$tmp/log")"
-wait "$npid" 2>/dev/null
-if grep -q '^READY=1$' "$tmp/notes" && grep -q '^STOPPING=1$' "$tmp/notes" &&
-   [ "$(grep -n '^READY=1$' "$tmp/notes" | head -1 | cut -d: -f1)" -lt \
-     "$(grep -n '^STOPPING=1$' "$tmp/notes" | cut -d: -f1)" ]; then
-	ok "NOTIFY_SOCKET got READY=1, then STOPPING=1"
-else
-	not_ok "notifications: $(cat "$tmp/notes")"
-fi
-grep -q '^STATUS=serving 2 exports' "$tmp/notes" && ok "STATUS= names exports and clients" ||
-	not_ok "no STATUS: $(cat "$tmp/notes")"
-
 # Daemonizing: the starter returns once the daemon serves, pidfile written.
 if "$blockd" --pidfile "$tmp/blockd.pid" --unix "$tmp/d.sock" --memory 16M \
 	--export disk=memory:,size=8M >"$tmp/dlog" 2>&1; then
@@ -118,4 +48,77 @@ status=$?
 [ "$status" -eq 1 ] && [ ! -e "$tmp/fail.pid" ] && grep -q "export 'disk'" "$tmp/flog" &&
 	ok "failed start: status 1, message, no pidfile" ||
 	not_ok "failed start: status $status, $(cat "$tmp/flog")"
+# Socket activation and notification need libsystemd at build time.
+socket_activation() {
+
+	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	python3 "$top_srcdir/tests/notify-listen.py" "$tmp/notify" 60 >"$tmp/notes" 2>&1 &
+	track_pid $!
+	npid=$!
+	for _ in $(seq 100); do [ -S "$tmp/notify" ] && break; sleep 0.05; done
+
+	systemd-socket-activate -l "$tmp/nbd.sock" -l "127.0.0.1:$port" -l "$tmp/stats.sock" \
+		--fdname=nbd:nbd-tcp:stats -E NOTIFY_SOCKET="$tmp/notify" \
+		"$blockd" -f --memory 16M --unix "$tmp/ignored.sock" \
+		--export disk=memory:,size=8M --export two=memory:,size=4M >"$tmp/log" 2>&1 &
+	apid=$!
+	track_pid "$apid"
+	for _ in $(seq 100); do [ -S "$tmp/stats.sock" ] && break; sleep 0.05; done
+
+	# The first connection makes systemd-socket-activate start blockd.
+	if timeout 20 nbdinfo --size "nbd+unix:///disk?socket=$tmp/nbd.sock" >"$tmp/size" 2>&1 &&
+	   [ "$(cat "$tmp/size")" = 8388608 ]; then
+		ok "socket-activated unix socket serves"
+	else
+		not_ok "unix: $(cat "$tmp/size" "$tmp/log")"
+	fi
+	if timeout 20 nbdinfo --size "nbd://127.0.0.1:$port/two" >"$tmp/size" 2>&1 &&
+	   [ "$(cat "$tmp/size")" = 4194304 ]; then
+		ok "socket-activated TCP socket serves"
+	else
+		not_ok "tcp: $(cat "$tmp/size" "$tmp/log")"
+	fi
+	if python3 -c '
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); d = b""
+while True:
+    c = s.recv(65536)
+    if not c: break
+    d += c
+j = json.loads(d)
+assert [e["name"] for e in j["exports"]] == ["disk", "two"], j
+	' "$tmp/stats.sock" 2>"$tmp/err"; then
+		ok "the socket named stats serves JSON"
+	else
+		not_ok "stats socket: $(cat "$tmp/err")"
+	fi
+	grep -q "listening on $tmp/nbd.sock (nbd)" "$tmp/log" &&
+		grep -q "listening on tcp 127.0.0.1:$port (nbd-tcp)" "$tmp/log" &&
+		grep -q "stats on $tmp/stats.sock (stats)" "$tmp/log" &&
+		ok "the passed sockets are told apart by name" || not_ok "names: $(cat "$tmp/log")"
+	[ ! -e "$tmp/ignored.sock" ] && ok "configured sockets yield to passed ones" ||
+		not_ok "--unix was opened beside the passed sockets"
+
+	kill -TERM "$apid"
+	wait "$apid"
+	status=$?
+	[ "$status" -eq 0 ] && ok "SIGTERM: exit 0" || not_ok "exit status $status: $(cat "$tmp/log")"
+	wait "$npid" 2>/dev/null
+	if grep -q '^READY=1$' "$tmp/notes" && grep -q '^STOPPING=1$' "$tmp/notes" &&
+	   [ "$(grep -n '^READY=1$' "$tmp/notes" | head -1 | cut -d: -f1)" -lt \
+	     "$(grep -n '^STOPPING=1$' "$tmp/notes" | cut -d: -f1)" ]; then
+		ok "NOTIFY_SOCKET got READY=1, then STOPPING=1"
+	else
+		not_ok "notifications: $(cat "$tmp/notes")"
+	fi
+	grep -q '^STATUS=serving 2 exports' "$tmp/notes" && ok "STATUS= names exports and clients" ||
+		not_ok "no STATUS: $(cat "$tmp/notes")"
+}
+if ! grep -q libsystemd <<<"$(ldd "$blockd")"; then
+	echo "# built without libsystemd: socket activation and sd_notify not tested"
+elif ! command -v systemd-socket-activate >/dev/null; then
+	echo "# systemd-socket-activate is not installed (package systemd): not tested"
+else
+	socket_activation
+fi
 finish
