@@ -16,9 +16,10 @@ static int ready_fd = -1;
 
 int daemonize_start(void)
 {
+	unsigned char status = 1;
 	int pfd[2];
+	ssize_t n;
 	pid_t pid;
-	unsigned char status;
 
 	if (pipe2(pfd, O_CLOEXEC))
 		return -errno;
@@ -33,14 +34,11 @@ int daemonize_start(void)
 		/* The starter: wait for the daemon's word. */
 		close(pfd[1]);
 		waitpid(pid, NULL, 0);
-		while (read(pfd[0], &status, 1) < 0) {
-			if (errno != EINTR) {
-				status = 1;
-				break;
-			}
-		}
+		do
+			n = read(pfd[0], &status, 1);
+		while (n < 0 && errno == EINTR);
 		/* EOF without a word: the daemon died during start-up. */
-		_exit(status);
+		_exit(n == 1 ? status : 1);
 	}
 	close(pfd[0]);
 	if (setsid() < 0)

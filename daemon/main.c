@@ -140,7 +140,7 @@ static int serve(struct daemon *d, const struct export_limits *lim)
 			log_info("SIGHUP received: reopening the log, reloading exports");
 			notify_reloading();
 			log_reopen();
-			reload_apply(d->argc, d->argv, &d->reg, lim);
+			reload_apply(d->argc, d->argv, d->o.config, &d->reg, lim);
 			notify_ready("reloaded");
 			d->last_status[0] = '\0';
 		}
@@ -217,7 +217,7 @@ int main(int argc, char **argv)
 
 	log_init();
 	registry_init(&d.reg);
-	ret = options_load(argc, argv, &d.o, &mode);
+	ret = options_load(argc, argv, NULL, &d.o, &mode);
 	if (ret)
 		return ret;
 	if (mode == MODE_CHECK_CONFIG) {

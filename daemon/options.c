@@ -334,8 +334,40 @@ int options_validate(const struct options *o)
 	return 0;
 }
 
-int options_load(int argc, char **argv, struct options *o,
-		 enum options_mode *mode)
+/* A daemon runs in "/": make @p absolute while the start's cwd is known. */
+static int absolutize(char **p)
+{
+	char cwd[4096], *abs;
+
+	if (!*p || !**p || **p == '/')
+		return 0;
+	if (!getcwd(cwd, sizeof(cwd)) || asprintf(&abs, "%s/%s", cwd, *p) < 0)
+		return -1;
+	free(*p);
+	*p = abs;
+	return 0;
+}
+
+static int absolutize_all(struct options *o)
+{
+	unsigned int i;
+	int ret = 0;
+
+	ret |= absolutize(&o->config);
+	ret |= absolutize(&o->pidfile);
+	ret |= absolutize(&o->fuse_mount);
+	ret |= absolutize(&o->stats_socket);
+	for (i = 0; i < o->nr_unix; i++)
+		ret |= absolutize(&o->unix_paths[i]);
+	for (i = 0; i < o->nr_exports; i++) {
+		if (!strcmp(o->exports[i].params.kind, "file"))
+			ret |= absolutize(&o->exports[i].params.target);
+	}
+	return ret;
+}
+
+int options_load(int argc, char **argv, const char *config,
+		 struct options *o, enum options_mode *mode)
 {
 	struct options cli, file;
 	int ret;
@@ -344,12 +376,16 @@ int options_load(int argc, char **argv, struct options *o,
 	options_init(&file);
 	options_init(o);
 	ret = options_parse_cli(argc, argv, &cli, mode);
+	if (!ret && config && set_string(&cli.config, config))
+		ret = oom();
 	if (!ret && cli.config)
 		ret = config_load(cli.config, &file);
 	if (!ret)
 		ret = options_merge(o, &file, &cli);
 	if (!ret)
 		ret = options_validate(o);
+	if (!ret && absolutize_all(o))
+		ret = oom();
 	options_free(&cli);
 	options_free(&file);
 	if (ret)

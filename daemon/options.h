@@ -77,12 +77,14 @@ int options_merge(struct options *out, struct options *file,
 int options_validate(const struct options *o);
 
 /*
- * All of the above: the command line, the config file it names, merged
- * and validated.  0, or EXIT_USAGE (or 1 for no memory) after a message,
- * with @o freed.  Called again on SIGHUP.
+ * All of the above: the command line, the config file it names (or
+ * @config, if not NULL), merged and validated, with every path made
+ * absolute.  0, or EXIT_USAGE (or 1 for no memory) after a message, with
+ * @o freed.  Called again on SIGHUP, with the absolute config path, as the
+ * daemon has left its starting directory by then.
  */
-int options_load(int argc, char **argv, struct options *o,
-		 enum options_mode *mode);
+int options_load(int argc, char **argv, const char *config,
+		 struct options *o, enum options_mode *mode);
 
 /* Write @o as a config file would say it (--check-config). */
 void options_print(const struct options *o, FILE *f);

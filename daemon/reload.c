@@ -56,8 +56,8 @@ static bool wanted(const struct options *o, const char *name)
 	return false;
 }
 
-void reload_apply(int argc, char **argv, struct registry *reg,
-		  const struct export_limits *lim)
+void reload_apply(int argc, char **argv, const char *config,
+		  struct registry *reg, const struct export_limits *lim)
 {
 	enum options_mode mode;
 	struct options o;
@@ -66,7 +66,7 @@ void reload_apply(int argc, char **argv, struct registry *reg,
 	unsigned int nr_gone = 0;
 
 	/* The messages of a bad file go to stderr; say it in the log too. */
-	if (options_load(argc, argv, &o, &mode)) {
+	if (options_load(argc, argv, config, &o, &mode)) {
 		log_err("reload: the configuration has errors; nothing changed");
 		return;
 	}

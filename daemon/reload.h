@@ -21,14 +21,15 @@ int reload_open_exports(struct registry *reg, const struct options *o,
 			const struct export_limits *lim);
 
 /*
- * SIGHUP: read the command line and config file again and make @reg
+ * SIGHUP: read the command line and config file (@config, absolute; may
+ * be NULL) again and make @reg
  * match it: new exports are opened and added, exports no longer named are
  * removed (their clients keep them until they disconnect).  Exports whose
  * name stays keep their settings.  The log level is applied; other global
  * settings need a restart and are left as they are.  A configuration
  * with errors changes nothing.
  */
-void reload_apply(int argc, char **argv, struct registry *reg,
-		  const struct export_limits *lim);
+void reload_apply(int argc, char **argv, const char *config,
+		  struct registry *reg, const struct export_limits *lim);
 
 #endif

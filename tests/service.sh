@@ -16,9 +16,12 @@ wait_gone() {
 	return 1
 }
 
-# Daemonizing: the starter returns once the daemon serves, pidfile written.
-if "$blockd" --pidfile "$tmp/blockd.pid" --unix "$tmp/d.sock" --memory 16M \
-	--export disk=memory:,size=8M >"$tmp/dlog" 2>&1; then
+# Daemonizing: the starter returns once the daemon serves, pidfile
+# written.  Paths given relative to where it started still work after it
+# has moved to "/", and so does a reload of its config file.
+printf '[export disk]\nbackend = memory\nsize = 8M\n' >"$tmp/d.conf"
+if (cd "$tmp" && "$blockd" --pidfile blockd.pid --unix d.sock --memory 16M -c d.conf \
+	>"$tmp/dlog" 2>&1); then
 	ok "the starter exits 0 once the daemon is ready"
 else
 	not_ok "daemonize: $(cat "$tmp/dlog")"
@@ -34,6 +37,14 @@ fi
 [ -n "$dpid" ] && [ "$(ps -o sid= -p "$dpid" | tr -d ' ')" != "$(ps -o sid= -p $$ | tr -d ' ')" ] &&
 	[ "$(ps -o ppid= -p "$dpid" | tr -d ' ')" != $$ ] &&
 	ok "the daemon has its own session and is not our child" || not_ok "not detached"
+printf '[export two]\nbackend = memory\nsize = 4M\n' >>"$tmp/d.conf"
+[ -n "$dpid" ] && kill -HUP "$dpid"
+for _ in $(seq 50); do
+	grep -q 'export="two"' <<<"$(nbdinfo --list "nbd+unix:///?socket=$tmp/d.sock" 2>/dev/null)" && break
+	sleep 0.1
+done
+grep -q 'export="two"' <<<"$(nbdinfo --list "nbd+unix:///?socket=$tmp/d.sock" 2>/dev/null)" &&
+	ok "the daemon reloads its config file on SIGHUP" || not_ok "reload in daemon mode"
 [ -n "$dpid" ] && kill -TERM "$dpid"
 if [ -n "$dpid" ] && wait_gone "$dpid" && [ ! -e "$tmp/blockd.pid" ] && [ ! -e "$tmp/d.sock" ]; then
 	ok "SIGTERM: daemon gone, pidfile and socket removed"
