@@ -19,13 +19,37 @@
 #include "daemon/config.h"
 #include "daemon/log.h"
 
+enum global_key {
+	G_FOREGROUND, G_PIDFILE, G_UNIX, G_TCP, G_FUSE_MOUNT, G_MEMORY,
+	G_THREADS, G_LOG_LEVEL, G_STATS_SOCKET, G_NR
+};
+
+static const char *const global_keys[G_NR] = {
+	[G_FOREGROUND] = "foreground", [G_PIDFILE] = "pidfile",
+	[G_UNIX] = "unix", [G_TCP] = "tcp", [G_FUSE_MOUNT] = "fuse-mount",
+	[G_MEMORY] = "memory", [G_THREADS] = "threads",
+	[G_LOG_LEVEL] = "log-level", [G_STATS_SOCKET] = "stats-socket",
+};
+
+enum export_key {
+	E_BACKEND, E_PATH, E_URI, E_SIZE, E_READONLY, E_CACHE, E_ENGINE,
+	E_QUEUE_DEPTH, E_DESCRIPTION, E_POOL_SIZE, E_NR
+};
+
+static const char *const export_keys[E_NR] = {
+	[E_BACKEND] = "backend", [E_PATH] = "path", [E_URI] = "uri",
+	[E_SIZE] = "size", [E_READONLY] = "readonly", [E_CACHE] = "cache",
+	[E_ENGINE] = "engine", [E_QUEUE_DEPTH] = "queue-depth",
+	[E_DESCRIPTION] = "description", [E_POOL_SIZE] = "pool-size",
+};
+
 struct section {
 	char *name;		/* the export's name; NULL for [global] */
 	unsigned int header_line;
 	struct export_spec spec;
 	char *backend, *path, *uri;
 	unsigned int backend_line;
-	bool set_keys[16];	/* a key given twice is a mistake */
+	bool set_keys[E_NR];	/* a key given twice is a mistake */
 };
 
 struct parse {
@@ -35,12 +59,11 @@ struct parse {
 	unsigned int line;		/* the line inih is parsing */
 	unsigned int header_line;	/* the last [section] line */
 	bool header_export;		/* ... and it says [export ...] */
-	bool global_set[16];		/* [global] keys seen */
+	bool global_set[G_NR];		/* [global] keys seen */
 	unsigned int cur_header;	/* the header of the section keys go to */
 	struct section sec;
 	bool in_export;
 	bool failed;
-	bool too_long;
 };
 
 static void fail(struct parse *p, unsigned int line, const char *fmt, ...)
@@ -92,16 +115,6 @@ static char *reader(char *str, int num, void *stream)
 	return str;
 }
 
-static const char *const global_keys[] = {
-	"foreground", "pidfile", "unix", "tcp", "fuse-mount", "memory",
-	"threads", "log-level", "stats-socket",
-};
-
-static const char *const export_keys[] = {
-	"backend", "path", "uri", "size", "readonly", "cache", "engine",
-	"queue-depth", "description", "pool-size",
-};
-
 static int key_index(const char *const *keys, size_t n, const char *key)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -152,7 +165,7 @@ static bool global_key(struct parse *p, const char *key, const char *v)
 	int l;
 
 	/* unix and tcp add a listener each time; the rest are set once. */
-	if (k >= 0 && k != 2 && k != 3) {
+	if (k >= 0 && k != G_UNIX && k != G_TCP) {
 		if (p->global_set[k]) {
 			fail(p, p->line, "%s is given twice in [global]", key);
 			return false;
@@ -160,46 +173,46 @@ static bool global_key(struct parse *p, const char *key, const char *v)
 		p->global_set[k] = true;
 	}
 	switch (k) {
-	case 0:
+	case G_FOREGROUND:
 		if (!parse_bool(v, &o->foreground))
 			fail(p, p->line, "foreground takes yes or no, not '%s'", v);
 		o->set |= OPT_SET_FOREGROUND;
 		break;
-	case 1:
+	case G_PIDFILE:
 		if (*v != '/')
 			fail(p, p->line, "pidfile must be an absolute path, not '%s'", v);
 		else if (set_str(&o->pidfile, v))
 			fail(p, p->line, "out of memory");
 		break;
-	case 2:
+	case G_UNIX:
 		if (!*v || options_add_string(&o->unix_paths, &o->nr_unix, v))
 			fail(p, p->line, "unix needs a socket path");
 		break;
-	case 3:
+	case G_TCP:
 		if (!strchr(v, ':') || options_add_string(&o->tcp_addrs, &o->nr_tcp, v))
 			fail(p, p->line, "tcp takes ADDR:PORT ([ADDR]:PORT for IPv6), not '%s'", v);
 		break;
-	case 4:
+	case G_FUSE_MOUNT:
 		if (*v != '/')
 			fail(p, p->line, "fuse-mount must be an absolute path, not '%s'", v);
 		else if (set_str(&o->fuse_mount, v))
 			fail(p, p->line, "out of memory");
 		break;
-	case 5:
+	case G_MEMORY:
 		if (parse_size(v, &o->memory) || o->memory < 1024 * 1024)
 			fail(p, p->line, "memory: bad size '%s' (at least 1M, e.g. 256M)", v);
 		break;
-	case 6:
+	case G_THREADS:
 		if (!parse_uint(v, 1, 1024, &o->threads))
 			fail(p, p->line, "threads takes a number from 1 to 1024, not '%s'", v);
 		break;
-	case 7:
+	case G_LOG_LEVEL:
 		l = log_level_parse(v);
 		if (l < 0)
 			fail(p, p->line, "log-level takes error, warning, notice, info or debug, not '%s'", v);
 		o->log_level = l;
 		break;
-	case 8:
+	case G_STATS_SOCKET:
 		if (*v != '/')
 			fail(p, p->line, "stats-socket must be an absolute path, not '%s'", v);
 		else if (set_str(&o->stats_socket, v))
@@ -229,26 +242,26 @@ static bool export_key(struct parse *p, const char *key, const char *v)
 	}
 	s->set_keys[k] = true;
 	switch (k) {
-	case 0:
+	case E_BACKEND:
 		if (strcmp(v, "file") && strcmp(v, "memory") && strcmp(v, "nbd"))
 			fail(p, p->line, "unknown backend '%s' (known: file, memory, nbd)", v);
 		else if (set_str(&s->backend, v))
 			fail(p, p->line, "out of memory");
 		s->backend_line = p->line;
 		break;
-	case 1:
+	case E_PATH:
 		if (!*v || set_str(&s->path, v))
 			fail(p, p->line, "path needs a file or device");
 		break;
-	case 2:
+	case E_URI:
 		if (!*v || set_str(&s->uri, v))
 			fail(p, p->line, "uri needs an NBD URI");
 		break;
-	case 8:
+	case E_DESCRIPTION:
 		if (set_str(&s->spec.description, v))
 			fail(p, p->line, "out of memory");
 		break;
-	case 9:
+	case E_POOL_SIZE:
 		if (!parse_uint(v, 1, 65536, &s->spec.pool_size))
 			fail(p, p->line, "pool-size takes a number of bios from 1 to 65536, not '%s'", v);
 		break;

@@ -133,6 +133,8 @@ pool-size = -3
 backend = memory
 size = 1M
 END
+{ echo "[export a]"; echo "backend = file"; echo "path = /$(printf 'x%.0s' $(seq 250))"; } |
+	bad 3 "line too long"
 out=$("$blockd" -f -c "$tmp/missing.conf" 2>&1); status=$?
 [ "$status" -eq 2 ] && grep -q "$tmp/missing.conf:0: cannot read" <<<"$out" &&
 	ok "missing config file: status 2" || not_ok "missing config: $status $out"
