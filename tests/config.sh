@@ -133,8 +133,7 @@ pool-size = -3
 backend = memory
 size = 1M
 END
-{ echo "[export a]"; echo "backend = file"; echo "path = /$(printf 'x%.0s' $(seq 250))"; } |
-	bad 3 "line too long"
+bad 3 "line too long" <<<"$(printf '[export a]\nbackend = file\npath = /%s\n' "$(printf 'x%.0s' $(seq 250))")"
 out=$("$blockd" -f -c "$tmp/missing.conf" 2>&1); status=$?
 [ "$status" -eq 2 ] && grep -q "$tmp/missing.conf:0: cannot read" <<<"$out" &&
 	ok "missing config file: status 2" || not_ok "missing config: $status $out"
