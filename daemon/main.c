@@ -77,14 +77,14 @@ static unsigned int nr_clients(const struct daemon *d)
 
 static void update_status(struct daemon *d)
 {
+	unsigned int nr, clients = nr_clients(d);
 	char status[128];
-	unsigned int nr;
 
 	registry_lock(&d->reg);
 	nr = d->reg.nr;
 	registry_unlock(&d->reg);
 	snprintf(status, sizeof(status), "serving %u export%s to %u client%s", nr,
-		 nr == 1 ? "" : "s", nr_clients(d), nr_clients(d) == 1 ? "" : "s");
+		 nr == 1 ? "" : "s", clients, clients == 1 ? "" : "s");
 	if (strcmp(status, d->last_status)) {
 		notify_status("%s", status);
 		memcpy(d->last_status, status, sizeof(status));
