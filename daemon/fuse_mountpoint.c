@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -89,6 +90,11 @@ int fuse_mountpoint_check(const char *dir, char *err, size_t errlen)
 	}
 	/* A mount point is on another device than its parent (or is "/"). */
 	if (st.st_dev != pst.st_dev || st.st_ino == pst.st_ino) {
+		struct statfs sf;
+
+		/* stat() may answer from the cache; statfs always asks the server. */
+		if (statfs(dir, &sf) && errno == ENOTCONN)
+			return recover_stale(dir, err, errlen);
 		snprintf(err, errlen,
 			 "%s is already a mount point (another blockd?); unmount it first: umount %s",
 			 dir, dir);
