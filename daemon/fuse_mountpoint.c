@@ -3,7 +3,8 @@
  * The mount point, before mounting: it must be a directory nobody has
  * mounted on.  A daemon that was killed leaves its FUSE mount behind with
  * no one serving it: every access fails with ENOTCONN ("Transport endpoint
- * is not connected").  That one we recover by a lazy unmount, which is
+ * is not connected"), or ECONNABORTED once the kernel has seen the abort.
+ * That one we recover by a lazy unmount, which is
  * what fusermount3 -u -z does; anything else is reported with the command
  * that fixes it.
  */
@@ -67,7 +68,7 @@ int fuse_mountpoint_check(const char *dir, char *err, size_t errlen)
 
 	if (stat(dir, &st)) {
 		ret = -errno;
-		if (errno == ENOTCONN)
+		if (errno == ENOTCONN || errno == ECONNABORTED)
 			return recover_stale(dir, err, errlen);
 		if (errno == ENOENT)
 			snprintf(err, errlen, "%s does not exist; create it with: mkdir -p %s",
@@ -93,7 +94,7 @@ int fuse_mountpoint_check(const char *dir, char *err, size_t errlen)
 		struct statfs sf;
 
 		/* stat() may answer from the cache; statfs always asks the server. */
-		if (statfs(dir, &sf) && errno == ENOTCONN)
+		if (statfs(dir, &sf) && (errno == ENOTCONN || errno == ECONNABORTED))
 			return recover_stale(dir, err, errlen);
 		snprintf(err, errlen,
 			 "%s is already a mount point (another blockd?); unmount it first: umount %s",
