@@ -18,6 +18,7 @@ packages=(
 	mandoc nbdkit fio
 	libnbd-bin qemu-utils python3
 	nbd-server time bc
+	e2fsprogs xfsprogs util-linux
 )
 
 say() { printf 'quickstart: %s\n' "$*" >&2; }

@@ -5,7 +5,8 @@
  * This is the daemon's entry: it parses the command line, sets up the
  * page budget, opens each export's backend with a bio_set for it, starts
  * the worker threads and accepts NBD clients on the listeners until
- * SIGINT/SIGTERM.
+ * SIGINT/SIGTERM; with --fuse-mount it also serves every export as a file
+ * there (daemon/fuse_frontend.c).
  */
 #include <config.h>
 
@@ -26,6 +27,7 @@
 #include "core/size.h"
 #include "daemon/export.h"
 #include "daemon/export_spec.h"
+#include "daemon/fuse_frontend.h"
 #include "daemon/listen.h"
 #include "daemon/nbd_conn.h"
 #include "daemon/worker.h"
@@ -35,6 +37,8 @@
 /* Generous: a guest may open the socket and say nothing for a while. */
 #define HANDSHAKE_TIMEOUT	60
 #define EXIT_USAGE	2
+/* serve(): the FUSE mount went away from outside. */
+#define SERVE_FUSE_ENDED	(-1)
 
 struct options {
 	bool foreground;
@@ -45,6 +49,7 @@ struct options {
 	unsigned int nr_unix, nr_tcp;
 	char **unix_paths;
 	char **tcp_addrs;
+	char *fuse_mount;
 };
 
 static int add_string(char ***v, unsigned int *n, const char *s)
@@ -75,7 +80,9 @@ static void usage(FILE *f)
 "  -f, --foreground    stay in the foreground, log to stderr\n"
 "  -u, --unix PATH     serve NBD on a unix socket (mode 0660); repeatable\n"
 "  -T, --tcp ADDR:PORT serve NBD on TCP ([ADDR]:PORT for IPv6); repeatable;\n"
-"                      default 127.0.0.1:10809 when no --unix/--tcp is given\n"
+"                      default 127.0.0.1:10809 when no --unix/--tcp/--fuse-mount\n"
+"  -F, --fuse-mount DIR  serve every export as the file DIR/NAME over FUSE\n"
+"                      (losetup it to get a block device)\n"
 "  -m, --memory SIZE   page budget for I/O buffers (default 64M)\n"
 "  -t, --threads N     worker threads (default: one per CPU)\n"
 "  -h, --help          show this help and exit\n"
@@ -95,6 +102,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "unix", required_argument, NULL, 'u' },
 		{ "tcp", required_argument, NULL, 'T' },
+		{ "fuse-mount", required_argument, NULL, 'F' },
 		{ "memory", required_argument, NULL, 'm' },
 		{ "threads", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
@@ -105,7 +113,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 	int c;
 
 	o->memory = DEFAULT_MEMORY;
-	while ((c = getopt_long(argc, argv, "e:fu:T:m:t:hV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "e:fu:T:F:m:t:hV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'e': {
 			struct export_spec *n;
@@ -140,6 +148,14 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case 'T':
 			if (c == 'u' ? add_string(&o->unix_paths, &o->nr_unix, optarg) :
 			    add_string(&o->tcp_addrs, &o->nr_tcp, optarg)) {
+				fprintf(stderr, "blockd: out of memory\n");
+				return 1;
+			}
+			break;
+		case 'F':
+			free(o->fuse_mount);
+			o->fuse_mount = strdup(optarg);
+			if (!o->fuse_mount) {
 				fprintf(stderr, "blockd: out of memory\n");
 				return 1;
 			}
@@ -184,6 +200,11 @@ static int parse_options(int argc, char **argv, struct options *o)
 			"Try 'blockd --help'.\n");
 		return EXIT_USAGE;
 	}
+	/* A 1 MiB FUSE request, unaligned, needs a little more than 1 MiB of pages. */
+	if (o->fuse_mount && o->memory < (2ull << 20)) {
+		fprintf(stderr, "blockd: --fuse-mount needs --memory of at least 2M\n");
+		return EXIT_USAGE;
+	}
 	if (!o->foreground) {
 		fprintf(stderr, "blockd: running as a background daemon is not built yet; use --foreground\n");
 		return EXIT_USAGE;
@@ -202,6 +223,7 @@ static void free_options(struct options *o)
 		free(o->tcp_addrs[i]);
 	free(o->unix_paths);
 	free(o->tcp_addrs);
+	free(o->fuse_mount);
 }
 
 static void describe_export(const struct export_spec *e,
@@ -236,7 +258,7 @@ static int open_listeners(const struct options *o, struct listeners *ls)
 		if (listen_tcp(ls, o->tcp_addrs[i], err, sizeof(err)))
 			goto fail;
 	}
-	if (!o->nr_unix && !o->nr_tcp &&
+	if (!o->nr_unix && !o->nr_tcp && !o->fuse_mount &&
 	    listen_tcp(ls, DEFAULT_TCP, err, sizeof(err)))
 		goto fail;
 	for (i = 0; i < ls->n; i++)
@@ -247,11 +269,14 @@ fail:
 	return -1;
 }
 
-/* Accept clients until a signal comes; returns the signal. */
-static int serve(struct listeners *ls, int sfd, struct worker *ws,
+/*
+ * Accept clients until a signal comes; returns the signal, or
+ * SERVE_FUSE_ENDED when @efd (-1: none) says the FUSE mount went away.
+ */
+static int serve(struct listeners *ls, int sfd, int efd, struct worker *ws,
 		 unsigned int nr_workers)
 {
-	struct pollfd *pfd = calloc(ls->n + 1, sizeof(*pfd));
+	struct pollfd *pfd = calloc(ls->n + 2, sizeof(*pfd));
 	unsigned int i;
 
 	if (!pfd)
@@ -262,8 +287,10 @@ static int serve(struct listeners *ls, int sfd, struct worker *ws,
 	}
 	pfd[ls->n].fd = sfd;
 	pfd[ls->n].events = POLLIN;
+	pfd[ls->n + 1].fd = efd;
+	pfd[ls->n + 1].events = POLLIN;
 	for (;;) {
-		if (poll(pfd, ls->n + 1, -1) < 0) {
+		if (poll(pfd, ls->n + 2, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			break;
@@ -275,6 +302,10 @@ static int serve(struct listeners *ls, int sfd, struct worker *ws,
 				free(pfd);
 				return (int)si.ssi_signo;
 			}
+		}
+		if (pfd[ls->n + 1].revents) {
+			free(pfd);
+			return SERVE_FUSE_ENDED;
 		}
 		for (i = 0; i < ls->n; i++) {
 			char peer[64];
@@ -302,9 +333,11 @@ int main(int argc, char **argv)
 	struct listeners ls = { 0 };
 	struct nbd_server srv = { 0 };
 	struct worker *ws = NULL;
+	struct fuse_frontend *fe = NULL;
+	unsigned int front_pad = NBD_CMD_PAD;
 	char err[256];
 	struct pgalloc *pages = NULL;
-	unsigned int i, ready = 0, nr_workers;
+	unsigned int i, ready = 0, nr_workers = 0;
 	sigset_t mask;
 	int ret, sig, sfd = -1;
 
@@ -325,6 +358,17 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
+	if (o.fuse_mount) {
+		/* Before any thread starts: they inherit the memory hardening. */
+		if (fuse_frontend_prepare(o.fuse_mount, err, sizeof(err))) {
+			fprintf(stderr, "blockd: --fuse-mount: %s\n", err);
+			ret = 1;
+			goto out;
+		}
+		if (fuse_frontend_front_pad() > front_pad)
+			front_pad = fuse_frontend_front_pad();
+	}
+
 	pages = pgalloc_create(o.memory, 0, PGALLOC_MLOCK);
 	if (!pages) {
 		fprintf(stderr, "blockd: cannot reserve %llu bytes of I/O memory: %s\n",
@@ -340,7 +384,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	for (i = 0; i < o.nr_exports; i++, ready++) {
-		ret = export_open(&exports[i], &o.exports[i], NBD_CMD_PAD,
+		ret = export_open(&exports[i], &o.exports[i], front_pad,
 				  max_payload(o.memory), err, sizeof(err));
 		if (ret) {
 			fprintf(stderr, "blockd: export '%s': %s\n", o.exports[i].name, err);
@@ -372,21 +416,47 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
+	if (o.fuse_mount) {
+		ret = fuse_frontend_start(&fe, o.fuse_mount, exports, o.nr_exports,
+					  pages, nr_workers, err, sizeof(err));
+		if (ret) {
+			fprintf(stderr, "blockd: --fuse-mount: %s\n", err);
+			fe = NULL;
+			ret = 1;
+			goto out;
+		}
+		fprintf(stderr, "blockd: FUSE: exports are files in %s\n", o.fuse_mount);
+	}
+
 	fprintf(stderr,
 		"blockd: %llu MiB of I/O pages reserved, %u worker threads\n"
 		"blockd: running; stop with Ctrl-C or SIGTERM\n",
 		(unsigned long long)(o.memory >> 20), nr_workers);
 
-	sig = serve(&ls, sfd, ws, nr_workers);
-	fprintf(stderr, "blockd: %s received, stopping\n",
-		sig == SIGINT ? "SIGINT" : "SIGTERM");
-	/* No new clients; the workers finish what their clients started. */
+	while ((sig = serve(&ls, sfd, fuse_frontend_event_fd(fe), ws,
+			    nr_workers)) == SERVE_FUSE_ENDED) {
+		/* Unmounted from outside: that front end stops, NBD goes on. */
+		fuse_frontend_stop(fe);
+		fe = NULL;
+		if (!ls.n) {
+			fprintf(stderr, "blockd: no front end left, stopping\n");
+			break;
+		}
+	}
+	if (sig != SERVE_FUSE_ENDED)
+		fprintf(stderr, "blockd: %s received, stopping\n",
+			sig == SIGINT ? "SIGINT" : "SIGTERM");
+	/* No new requests; in-flight ones finish, then FUSE flushes and unmounts. */
+	fuse_frontend_stop(fe);
+	fe = NULL;
 	listen_close_all(&ls);
 	workers_stop(ws, nr_workers);
 	ws = NULL;
 	ret = 0;
 out:
+	fuse_frontend_stop(fe);
 	listen_close_all(&ls);
+	workers_stop(ws, nr_workers);
 	for (i = 0; i < ready; i++)
 		export_close(&exports[i]);
 	free(exports);
