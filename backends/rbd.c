@@ -35,8 +35,14 @@
  * first success after it; librados reconnects by itself when the cluster
  * is back.  A blocklisted client stays blocklisted: restart the daemon.
  *
- * The spec keys cache=, engine= and queue-depth= do not apply and are
- * ignored; size= must match the image if given.
+ * Cache.  librbd's own cache acknowledges a write before an OSD has it
+ * and reports a failure only at the next flush, so a dead OSD would go
+ * unnoticed by every write.  By default (and with cache=none) it is off
+ * (rbd_cache = false) and each write completes when the OSD has it;
+ * cache=writeback leaves librbd's cache as the configuration sets it.
+ *
+ * The spec keys engine= and queue-depth= do not apply and are ignored;
+ * size= must match the image if given.
  */
 #include <config.h>
 
@@ -546,6 +552,8 @@ static int connect_cluster(struct rbd_dev *dev, const struct backend_params *p,
 	r = rados_conf_parse_env(dev->cluster, NULL);
 	if (!r)
 		r = bound_timeouts(dev->cluster);
+	if (!r && p->cache != BACKEND_CACHE_WRITEBACK)
+		r = rados_conf_set(dev->cluster, "rbd_cache", "false");
 	if (r < 0) {
 		snprintf(err, errlen, "rbd %s: bad Ceph configuration: %s", dev->name,
 			 strerror(-r));

@@ -18,6 +18,7 @@ packages=(
 	mandoc nbdkit fio
 	libnbd-bin qemu-utils python3
 	nbd-server time bc
+	ceph-mon ceph-osd ceph-common librbd-dev uuid-runtime
 )
 
 say() { printf 'quickstart: %s\n' "$*" >&2; }

@@ -183,9 +183,10 @@ ceph_start() {
 	ceph_fsid=$(uuidgen)
 	ceph_osd_uuid=$(uuidgen)
 	if [ "$ceph_auth" = cephx ]; then
-		ceph-authtool --create-keyring "$ceph_dir/keyring" --gen-key -n mon. \
-			--cap mon 'allow *' >/dev/null &&
-		ceph-authtool "$ceph_dir/keyring" --gen-key -n client.admin \
+		# No ceph.conf yet: keep ceph-authtool from looking for one.
+		CEPH_CONF=/dev/null ceph-authtool --create-keyring "$ceph_dir/keyring" \
+			--gen-key -n mon. --cap mon 'allow *' >/dev/null &&
+		CEPH_CONF=/dev/null ceph-authtool "$ceph_dir/keyring" --gen-key -n client.admin \
 			--cap mon 'allow *' --cap osd 'allow *' --cap mgr 'allow *' >/dev/null ||
 			return 1
 	else
