@@ -87,8 +87,8 @@ static int parse_key(struct backend_params *p, char *kv, char *err,
 		return 0;
 	}
 	if (!strcmp(kv, "conf") || !strcmp(kv, "id") || !strcmp(kv, "cluster")) {
-		char **slot = kv[0] == 'c' ? (kv[1] == 'o' ? &p->rbd_conf : &p->rbd_cluster) :
-			      &p->rbd_id;
+		char **slot = !strcmp(kv, "conf") ? &p->rbd_conf :
+			      !strcmp(kv, "id") ? &p->rbd_id : &p->rbd_cluster;
 
 		if (strcmp(p->kind, "rbd")) {
 			snprintf(err, errlen, "key '%s' is for the rbd backend only", kv);

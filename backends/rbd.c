@@ -17,8 +17,8 @@
  *
  * Phases.  REQ_PREFLUSH is a flush that completes before the op starts;
  * REQ_FUA is the op, then a flush (librbd has no per-write FUA).  A read
- * or write is one rbd_aio_readv/writev over the request's iovecs, without
- * a copy.  WRITE_ZEROES with REQ_NOUNMAP asks librbd to keep the range
+ * or write is one rbd_aio_readv/writev over the request's iovecs; writes
+ * are not copied (rbd_disable_zero_copy_writes = false).  WRITE_ZEROES with REQ_NOUNMAP asks librbd to keep the range
  * allocated (RBD_WRITE_ZEROES_FLAG_THICK_PROVISION).
  *
  * Extents come from rbd_diff_iterate2 against the image's creation: what
@@ -533,7 +533,10 @@ static int connect_cluster(struct rbd_dev *dev, const struct backend_params *p,
 	char client[256];
 	int r;
 
-	snprintf(client, sizeof(client), "client.%s", p->rbd_id ? p->rbd_id : "admin");
+	/* id=blockd and id=client.blockd both name client.blockd. */
+	snprintf(client, sizeof(client), "%s%s",
+		 p->rbd_id && !strncmp(p->rbd_id, "client.", 7) ? "" : "client.",
+		 p->rbd_id ? p->rbd_id : "admin");
 	r = rados_create2(&dev->cluster, p->rbd_cluster ? p->rbd_cluster : "ceph",
 			  client, 0);
 	if (r < 0) {
@@ -554,6 +557,12 @@ static int connect_cluster(struct rbd_dev *dev, const struct backend_params *p,
 		r = bound_timeouts(dev->cluster);
 	if (!r && p->cache != BACKEND_CACHE_WRITEBACK)
 		r = rados_conf_set(dev->cluster, "rbd_cache", "false");
+	/*
+	 * A write's pages stay put until the request ends, and librbd holds
+	 * the completion back until it lets go of them: it need not copy.
+	 */
+	if (!r)
+		r = rados_conf_set(dev->cluster, "rbd_disable_zero_copy_writes", "false");
 	if (r < 0) {
 		snprintf(err, errlen, "rbd %s: bad Ceph configuration: %s", dev->name,
 			 strerror(-r));

@@ -37,7 +37,7 @@ top_srcdir=$top
 set +u
 . "$top/tests/ceph-mini.sh"
 set -u
-trap 'ceph_stop; _cleanup' EXIT
+trap 'st=$?; ceph_stop; _cleanup; exit $st' EXIT
 results=$tmp/results.jsonl
 : >"$results"
 
@@ -88,12 +88,15 @@ for r in "${rows[@]}"; do
 	IFS='|' read -r name fargs bargs <<<"$r"
 	# shellcheck disable=SC2086
 	{
+		kill -0 "$ceph_osd_pid" 2>/dev/null || { echo "bench/rbd.sh: the OSD died" >&2; ceph_logs >&2; exit 1; }
 		echo "# round $round, $name: blockd" >&2
 		"$blockd" -f --memory 256M --unix "$sock" \
 			--export "d=rbd:rbd/bench,conf=$CEPH_CONF" >"$tmp/blockd.log" 2>&1 &
 		bpid=$!
 		track_pid "$bpid"
 		for _ in $(seq 200); do grep -q running "$tmp/blockd.log" && break; sleep 0.05; done
+		grep -q running "$tmp/blockd.log" ||
+			{ echo "bench/rbd.sh: blockd did not start: $(cat "$tmp/blockd.log")" >&2; exit 1; }
 		fio_row blockd "$name" --ioengine=nbd --uri="nbd+unix:///d?socket=$sock" -- $fargs
 		kill -TERM "$bpid"
 		wait "$bpid" 2>/dev/null || true

@@ -119,8 +119,8 @@ _ceph_mon_start() {
 			fi
 			sleep 0.1
 		done
-		kill -KILL "$ceph_mon_pid" 2>/dev/null
-		wait "$ceph_mon_pid" 2>/dev/null
+		kill -KILL "$ceph_mon_pid" 2>/dev/null || true
+		wait "$ceph_mon_pid" 2>/dev/null || true
 		ceph_mon_pid=
 		echo "ceph-mini: the mon did not come up on port $port (try $try)" >&2
 	done
@@ -165,10 +165,11 @@ _ceph_osd_up() {
 	ceph_cmd osd dump 2>/dev/null | grep -q "^osd\.0 up .*/$ceph_osd_pid "
 }
 
+# Safe under set -e: a trap that stops at the first failure leaks daemons.
 ceph_osd_kill() {
 	[ -n "$ceph_osd_pid" ] || return 0
-	kill -KILL "$ceph_osd_pid" 2>/dev/null
-	wait "$ceph_osd_pid" 2>/dev/null
+	kill -KILL "$ceph_osd_pid" 2>/dev/null || true
+	wait "$ceph_osd_pid" 2>/dev/null || true
 	ceph_osd_pid=
 	return 0
 }
@@ -212,10 +213,10 @@ ceph_logs() {
 ceph_stop() {
 	ceph_osd_kill
 	if [ -n "$ceph_mon_pid" ]; then
-		kill -TERM "$ceph_mon_pid" 2>/dev/null
+		kill -TERM "$ceph_mon_pid" 2>/dev/null || true
 		for _ in $(seq 50); do kill -0 "$ceph_mon_pid" 2>/dev/null || break; sleep 0.1; done
-		kill -KILL "$ceph_mon_pid" 2>/dev/null
-		wait "$ceph_mon_pid" 2>/dev/null
+		kill -KILL "$ceph_mon_pid" 2>/dev/null || true
+		wait "$ceph_mon_pid" 2>/dev/null || true
 		ceph_mon_pid=
 	fi
 	rm -rf "$ceph_dir"
