@@ -17,8 +17,8 @@
  *
  * Phases.  REQ_PREFLUSH is a flush that completes before the op starts;
  * REQ_FUA is the op, then a flush (librbd has no per-write FUA).  A read
- * or write is one rbd_aio_readv/writev over the request's iovecs; writes
- * are not copied (rbd_disable_zero_copy_writes = false).  WRITE_ZEROES with REQ_NOUNMAP asks librbd to keep the range
+ * or write is one rbd_aio_readv/writev over the request's iovecs (librbd
+ * copies writes; see connect_cluster()).  WRITE_ZEROES with REQ_NOUNMAP asks librbd to keep the range
  * allocated (RBD_WRITE_ZEROES_FLAG_THICK_PROVISION).
  *
  * Extents come from rbd_diff_iterate2 against the image's creation: what
@@ -558,11 +558,11 @@ static int connect_cluster(struct rbd_dev *dev, const struct backend_params *p,
 	if (!r && p->cache != BACKEND_CACHE_WRITEBACK)
 		r = rados_conf_set(dev->cluster, "rbd_cache", "false");
 	/*
-	 * A write's pages stay put until the request ends, and librbd holds
-	 * the completion back until it lets go of them: it need not copy.
+	 * Writes stay copied (rbd_disable_zero_copy_writes, Ceph's default):
+	 * without the copy librbd holds the completion until the messenger
+	 * lets go of the caller's buffer, and it keeps it queued for resending
+	 * to a dead OSD, so a timed-out write would never end.
 	 */
-	if (!r)
-		r = rados_conf_set(dev->cluster, "rbd_disable_zero_copy_writes", "false");
 	if (r < 0) {
 		snprintf(err, errlen, "rbd %s: bad Ceph configuration: %s", dev->name,
 			 strerror(-r));
