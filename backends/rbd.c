@@ -400,7 +400,8 @@ static void do_extents(struct rbd_dev *dev, struct rbd_cmd *cmd)
 		cmd->status = rbd_status(r);
 		goto out;
 	}
-	qsort(s.r, s.nr, sizeof(*s.r), range_cmp);
+	if (s.nr)	/* qsort() takes no NULL, even for nothing */
+		qsort(s.r, s.nr, sizeof(*s.r), range_cmp);
 	for (size_t i = 0; i < s.nr && pos < end; i++) {
 		/* Clip to what was asked; librbd may report whole objects. */
 		uint64_t a = max_t(uint64_t, s.r[i].off, pos);
