@@ -19,6 +19,7 @@ packages=(
 	libnbd-bin qemu-utils python3
 	nbd-server time bc
 	e2fsprogs xfsprogs util-linux
+	ceph-mon ceph-osd ceph-common librbd-dev uuid-runtime
 )
 
 say() { printf 'quickstart: %s\n' "$*" >&2; }

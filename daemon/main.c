@@ -70,10 +70,12 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 "Usage: blockd [OPTION]... --export SPEC [--export SPEC]...\n"
-"Serve files, block devices, RAM or a remote NBD disk as block devices.\n"
+"Serve files, block devices, RAM, a remote NBD disk or a Ceph RBD image as\n"
+"block devices.\n"
 "\n"
 "  -e, --export SPEC   add an export: NAME=BACKEND:TARGET[,key=value...]\n"
-"                      backends: file:PATH, memory:, nbd:URI\n"
+"                      backends: file:PATH, memory:, nbd:URI,\n"
+"                      rbd:POOL/IMAGE[@SNAP][,conf=F][,id=C][,cluster=N]%s\n"
 "                      keys: size=N, cache=none|writeback, readonly,\n"
 "                            engine=auto|uring|sync, queue-depth=N\n"
 "                      the first export is also the default export\n"
@@ -92,7 +94,9 @@ static void usage(FILE *f)
 "  blockd -f --unix /run/blockd.sock --export disk=file:/var/lib/blockd/disk.img,size=1G\n"
 "  nbdinfo 'nbd+unix:///disk?socket=/run/blockd.sock'\n"
 "\n"
-"See blockd(8).\n");
+"See blockd(8).\n",
+		backend_have_rbd() ? "" :
+		"\n                      (rbd: not built in; needs librbd-dev at build time)");
 }
 
 static int parse_options(int argc, char **argv, struct options *o)

@@ -47,6 +47,13 @@ expect 2 'given twice' -- -f --export a=memory:,size=1M --export a=memory:,size=
 expect 2 'bad size' -- -f --memory 12Q --export a=memory:,size=1M
 expect 2 'not a number' -- -f --threads 0 --export a=memory:,size=1M
 expect 2 'unexpected argument' -- -f --export a=memory:,size=1M extra
+# rbd: absent from a build without librbd, and --help says so.
+if "$blockd" --help | grep -q 'rbd: not built'; then
+	expect 2 'backend rbd is not built into this blockd' -- -f --export a=rbd:rbd/img
+else
+	expect 2 'needs a POOL/IMAGE' -- -f --export a=rbd:
+	expect 2 'for the rbd backend only' -- -f --export a=file:/x,conf=/etc/ceph/ceph.conf
+fi
 
 # A good configuration runs until a signal, then exits 0.
 truncate -s 16M "$tmp/disk.img"
