@@ -4,7 +4,8 @@
 #   1. memstore OSD, auth none: the backend conformance suite on an image;
 #      blockd exporting rbd:rbd/img over NBD (nbdcopy round trip, qemu-img
 #      compare, fio verify); a snapshot export is read-only and holds the
-#      old data; opens that must fail say why.
+#      old data; over FUSE, loop + mkfs.ext4 + mount + fsck; opens that
+#      must fail say why.
 #   2. bluestore OSD (it keeps its objects across a kill), cephx with a
 #      generated keyring: I/O as client.admin; the OSD killed under fio ->
 #      its bios fail with EIO, logged once, while the daemon keeps serving
@@ -180,6 +181,40 @@ if start_daemon "$tmp/log2" --unix "$sock" --export "snap=rbd:rbd/snapimg@s1,con
 	stop_daemon
 else
 	not_ok "snapshot daemon did not start: $(cat "$tmp/log2")"
+fi
+
+# Over FUSE: a loop device on the export's file, ext4 on it, fsck clean.
+if [ "$(id -u)" -eq 0 ] && [ -c /dev/fuse ] && command -v losetup >/dev/null &&
+   command -v mkfs.ext4 >/dev/null && losetup -f >/dev/null 2>&1; then
+	rbd_cmd create --size 64M rbd/fsimg
+	mnt=$tmp/fuse fsdir=$tmp/fs
+	mkdir -p "$mnt" "$fsdir"
+	track_mount "$mnt"
+	if start_daemon "$tmp/log4" --fuse-mount "$mnt" \
+		--export "fsimg=rbd:rbd/fsimg,conf=$CEPH_CONF"; then
+		if loop=$(losetup -f --show --direct-io=on "$mnt/fsimg"); then
+			track_loop "$loop"
+			track_mount "$fsdir"
+			check "mkfs.ext4 on a loop device over FUSE over rbd" mkfs.ext4 -q -F "$loop"
+			check "mount it" mount "$loop" "$fsdir"
+			for i in 1 2 3; do head -c 3M /dev/urandom >"$fsdir/f$i"; done
+			(cd "$fsdir" && sha256sum f1 f2 f3) >"$tmp/sums"
+			check "umount" umount "$fsdir"
+			check "fsck.ext4 -fn is clean" fsck.ext4 -fn "$loop"
+			check "remount" mount "$loop" "$fsdir"
+			check "checksums match after remount" sh -c "cd '$fsdir' && sha256sum -c --quiet '$tmp/sums'"
+			umount "$fsdir" 2>/dev/null
+			losetup -d "$loop" 2>/dev/null
+		else
+			not_ok "losetup on $mnt/fsimg failed"
+		fi
+		stop_daemon
+	else
+		not_ok "FUSE daemon did not start: $(cat "$tmp/log4")"
+	fi
+	rbd_cmd rm rbd/fsimg >/dev/null 2>&1
+else
+	echo "# FUSE case skipped: needs root, /dev/fuse, losetup and mkfs.ext4"
 fi
 
 # Opens that fail, each saying why.
