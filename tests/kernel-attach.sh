@@ -12,15 +12,13 @@
 # holds), verifies again and prints one RESULT line per case.  Two boots:
 #   unix: QEMU reaches blockd's unix socket; cases nbd-client -u (netlink),
 #         -C 2 (two connections each time, two vCPUs so both carry I/O),
-#         and an export whose every write fails (fail-writes=1), which
-#         must end in FAIL;
-#   tcp:  QEMU reaches blockd on 127.0.0.1:PORT; cases nbd-client over the
-#         guest's loopback TCP, -L (ioctl instead of netlink), -b 512.
+#         -L (ioctl instead of netlink), -b 512, and an export whose every
+#         write fails (fail-writes=1), which must end in FAIL;
+#   tcp:  QEMU reaches blockd on 127.0.0.1:PORT; nbd-client uses TCP to the
+#         guest's own loopback.
 # Every attach names the export ("disk"), which is not blockd's default.
 # Afterwards e2fsck and debugfs read blockd's backing file here: the guest's
-# file system and data are really in it.  QEMU connects every port at
-# start-up, so a connection idles through the cases before its own; blockd's
-# handshake timeout (60 s) must outlast a boot, which takes 10-25 s.
+# file system and data are really in it.
 #
 # The kernel is Debian's current linux-image-*-amd64, fetched with
 # apt-get download and unpacked with dpkg-deb -x into a cache that outlives
@@ -51,8 +49,10 @@ busybox --list | grep -qx cpio || skip "this busybox has no cpio applet"
 
 cache=${BLOCKD_TEST_CACHE:-/var/cache/blockd-tests}
 if ! mkdir -p "$cache" 2>/dev/null || [ ! -w "$cache" ]; then
-	cache=${XDG_CACHE_HOME:-$HOME/.cache}/blockd-tests
-	mkdir -p "$cache" || skip "no writable cache directory for the guest kernel"
+	cache=${XDG_CACHE_HOME:-${HOME:-/nonexistent}/.cache}/blockd-tests
+	# Nowhere to keep it: fetch it for this run only.
+	mkdir -p "$cache" 2>/dev/null && [ -w "$cache" ] || cache=$tmp/cache
+	mkdir -p "$cache"
 fi
 
 pkg=$(apt-cache depends linux-image-amd64 2>/dev/null |
@@ -101,7 +101,7 @@ fetch_kernel() {
 		esac
 	done
 	echo "$modules" >"$work/k/modules/order"
-	echo "$deb" >"$work/k/ok"
+	basename "$deb" >"$work/k/ok"
 	rm -rf "$kdir"
 	mv "$work/k" "$kdir" && rm -rf "$work" || return 1
 	# Debian moved on to a new kernel: the old one is not needed again.
@@ -155,12 +155,6 @@ chmod 755 "$root/init"
 (cd "$root" && find . | busybox cpio -o -H newc >"$tmp/base.cpio" 2>/dev/null) ||
 	{ not_ok "busybox cpio failed"; finish; exit; }
 
-# The nbdtab lines the reattaching cases use must be the example's own.
-for dev in nbd0 nbd1 nbd2; do
-	grep -Eq "^$dev[[:space:]]" "$root/etc/nbdtab" ||
-		not_ok "contrib/nbdtab.example has no $dev line"
-done
-
 # ---- blockd ----
 
 sock=$tmp/blockd.sock
@@ -200,12 +194,18 @@ if grep -qw -e vmx -e svm /proc/cpuinfo && [ -w /dev/kvm ]; then
 	accel=(-accel kvm -cpu host)
 fi
 
-# boot NAME CHARDEV NPORTS: boot with NPORTS virtio-serial ports named
-# NAME0.. whose chardevs are "socket,CHARDEV"; /cases is $tmp/NAME.cases.
+# boot NAME CHARDEV NPORTS [CPUS]: boot with NPORTS virtio-serial ports
+# named NAME0.. whose chardevs are "socket,CHARDEV"; /cases is
+# $tmp/NAME.cases.  QEMU connects every port at start-up; a port used late
+# idles meanwhile in blockd's handshake, which times out after 60 s.  Should
+# a slow machine get there, QEMU connects a unix chardev again (reconnect=1:
+# blockd's close is a POLLHUP on it) and vserial-relay waits for that.  A TCP
+# chardev sees no POLLHUP, notices the close only when the guest reads, and
+# hands the guest the stale greeting before the new one: keep TCP boots short.
 boot() {
 	local name=$1 chardev=$2 n=$3 smp=${4:-1} i args=() st
 	for ((i = 0; i < n; i++)); do
-		args+=(-chardev "socket,id=c$i,$chardev"
+		args+=(-chardev "socket,id=c$i,$chardev,reconnect=1"
 			-device "virtserialport,bus=vser.0,chardev=c$i,name=$name$i")
 	done
 	mkdir -p "$tmp/$name.d"
@@ -280,12 +280,13 @@ u=/run/blockd.sock
 # maps a connection to each, or -C 2 would send everything down one.
 add_case u unix nbd0 $u u0 "-b 4096 -N disk -u $u /dev/nbd0" u1 nbd0
 add_case u conns2 nbd2 $u "u2 u3" "-C 2 -b 4096 -N disk -u $u /dev/nbd2" "u4 u5" nbd2
-add_case u fail nbd5 $u u6 "-b 4096 -N bad -u $u /dev/nbd5" u7 "-b 4096 -N bad -u $u /dev/nbd5"
+add_case u ioctl nbd3 $u u6 "-L -b 4096 -N disk -u $u /dev/nbd3" u7 "-L -b 4096 -N disk -u $u /dev/nbd3"
+add_case u bs512 nbd4 $u u8 "-b 512 -N disk -u $u /dev/nbd4" u9 "-b 512 -N disk -u $u /dev/nbd4"
+add_case u fail nbd5 $u u10 "-b 4096 -N bad -u $u /dev/nbd5" u11 "-b 4096 -N bad -u $u /dev/nbd5"
 # TCP boot: blockd on 127.0.0.1:PORT; the guest's nbd-client uses TCP too,
-# on its own loopback.
+# on its own loopback.  One case only: a TCP chardev cannot recover from
+# blockd dropping a connection that idled too long (see boot()).
 add_case t tcp nbd1 127.0.0.1:10809 t0 "127.0.0.1 10809 /dev/nbd1 -N disk -b 4096" t1 nbd1
-add_case t ioctl nbd3 $u t2 "-L -b 4096 -N disk -u $u /dev/nbd3" t3 "-L -b 4096 -N disk -u $u /dev/nbd3"
-add_case t bs512 nbd4 $u t4 "-b 512 -N disk -u $u /dev/nbd4" t5 "-b 512 -N disk -u $u /dev/nbd4"
 
 # The README shows these commands (on /dev/nbd0), and every line of
 # contrib/nbdtab.example is one of them.
@@ -314,30 +315,30 @@ for c in "nbd-client -d /dev/nbd0" "nbd-client nbd0"; do
 done
 [ $docs -eq 0 ] && ok "README and contrib/nbdtab.example show the commands tested here"
 
-boot u "path=$sock" 8 2
+boot u "path=$sock" 12 2
 expect_pass unix 4096 1 netlink
 expect_pass conns2 4096 2 netlink
+expect_pass ioctl 4096 1 ioctl
+expect_pass bs512 512 1 netlink
 r=$(result fail)
 if [[ $r == "RESULT fail FAIL "* ]] && [[ $r == *"why=mkfs"* || $r == *"why=write"* ]]; then
 	ok "case fail: writes failing in blockd make the guest fail ($(sed 's/.*why=//' <<<"$r" | cut -c1-60))"
 else
 	not_ok "case fail: wanted a mkfs or write failure, got: ${r:-no RESULT line}"
 fi
-check_image "$(field "$(result conns2)" sum)" "unix boot"
+check_image "$(field "$(result bs512)" sum)" "unix boot"
 # Each attach of 'disk' carried requests, -C 2's second connections too.
 read -r n idle < <(awk '
 	/: export .disk.$/ { disk[$3 + 0] = 1 }
 	/ closed: / && disk[$3 + 0] { n++; if ($(NF - 1) == 0) idle++ }
 	END { print n + 0, idle + 0 }' "$tmp/blockd.log")
-[ "$n" -eq 6 ] && [ "$idle" -eq 0 ] &&
-	ok "blockd served 6 connections to 'disk', each with requests" ||
-	not_ok "blockd: $n connections to 'disk' closed, $idle without requests, wanted 6 and 0"
+[ "$n" -eq 10 ] && [ "$idle" -eq 0 ] &&
+	ok "blockd served 10 connections to 'disk', each with requests" ||
+	not_ok "blockd: $n connections to 'disk' closed, $idle without requests, wanted 10 and 0"
 
-boot t "host=127.0.0.1,port=$port" 6
+boot t "host=127.0.0.1,port=$port" 2
 expect_pass tcp 4096 1 netlink
-expect_pass ioctl 4096 1 ioctl
-expect_pass bs512 512 1 netlink
-check_image "$(field "$(result bs512)" sum)" "tcp boot"
+check_image "$(field "$(result tcp)" sum)" "tcp boot"
 
 kill -0 "$blockd_pid" 2>/dev/null && ok "blockd is still running" ||
 	not_ok "blockd died: $(tail -n 20 "$tmp/blockd.log")"

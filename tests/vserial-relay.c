@@ -35,6 +35,8 @@
 #include <unistd.h>
 
 #define BUF_SIZE	(64 * 1024)
+/* How long a port may wait for QEMU to connect it, in 100 ms steps. */
+#define HOST_WAIT_TRIES	100
 
 static void die(const char *what, const char *arg)
 {
@@ -174,7 +176,7 @@ static void relay(int sock, int port)
 
 int main(int argc, char **argv)
 {
-	int lfd, i, one = 1;
+	int lfd, i, tries, one = 1;
 	pid_t pid;
 
 	if (argc < 3) {
@@ -206,10 +208,19 @@ int main(int argc, char **argv)
 			close(sock);
 			continue;
 		}
-		/* POLLHUP: QEMU has no connection to blockd behind this port. */
+		/*
+		 * POLLHUP: QEMU has no connection to blockd behind this port,
+		 * as when blockd dropped an idle one and QEMU is connecting
+		 * again (-chardev socket,reconnect=1).  Give it a moment.
+		 */
 		pfd.fd = port;
 		pfd.events = POLLIN;
-		if (poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLHUP))
+		for (tries = 0; tries < HOST_WAIT_TRIES; tries++) {
+			if (poll(&pfd, 1, 0) < 0 || !(pfd.revents & POLLHUP))
+				break;
+			usleep(100 * 1000);
+		}
+		if (tries == HOST_WAIT_TRIES)
 			fprintf(stderr, "vserial-relay: port %s: the host side is not connected\n",
 				argv[i]);
 		pid = fork();
