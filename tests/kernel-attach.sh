@@ -32,7 +32,7 @@ set -uo pipefail
 . "$top_srcdir/tests/lib.sh"
 blockd=$top_builddir/daemon/blockd
 relay=$top_builddir/tests/vserial-relay
-qemu=qemu-system-x86_64
+qemu="qemu-system-x86_64"
 limit=${KERNEL_ATTACH_TIMEOUT:-110}
 # The guest loads these, in this order; crc32c-intel is optional.
 modules="virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci
@@ -59,8 +59,10 @@ pkg=$(apt-cache depends linux-image-amd64 2>/dev/null |
 	sed -n 's/^ *Depends: \(linux-image-[^ ]*-amd64\)$/\1/p' | head -n 1)
 if [ -z "$pkg" ]; then
 	# Without package lists, an earlier download still does.
-	pkg=$(ls -t "$cache" 2>/dev/null | grep -m1 '^linux-image-.*-amd64$')
-	[ -n "$pkg" ] && [ -f "$cache/$pkg/ok" ] || {
+	for d in "$cache"/linux-image-*-amd64; do
+		[ -f "$d/ok" ] && pkg=${d##*/}
+	done
+	[ -n "$pkg" ] || {
 		not_ok "cannot resolve linux-image-amd64 (apt-get update?)"
 		finish
 		exit
