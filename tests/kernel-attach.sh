@@ -43,7 +43,9 @@ for tool in "$qemu" busybox nbd-client mke2fs debugfs e2fsck xz dpkg-deb apt-get
 	command -v "$tool" >/dev/null || skip "$tool is not installed (contrib/quickstart.sh installs it)"
 done
 [ -x "$relay" ] || skip "$relay is not built"
-busybox --list | grep -qx cpio || skip "this busybox has no cpio applet"
+# A here-string: through a pipe, grep -q can stop busybox by SIGPIPE, and
+# pipefail would make that "no cpio".
+grep -qx cpio <<<"$(busybox --list)" || skip "this busybox has no cpio applet"
 
 # ---- the guest kernel, cached between runs ----
 
@@ -306,7 +308,7 @@ for c in "${cmds[@]}"; do
 	docs=1
 done
 for c in $tab; do
-	printf '%s\n' "${cmds[@]}" | grep -qx "$c" && continue
+	grep -qx -- "$c" <<<"$(printf '%s\n' "${cmds[@]}")" && continue
 	not_ok "contrib/nbdtab.example's $c line is not tested"
 	docs=1
 done
