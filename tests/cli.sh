@@ -58,10 +58,12 @@ fi
 # A good configuration runs until a signal, then exits 0.
 truncate -s 16M "$tmp/disk.img"
 for sig in TERM INT; do
-	"$blockd" -f --memory 8M --export "disk=file:$tmp/disk.img" \
+	# A unix socket, not the default TCP port another run may hold; and
+	# up to 20 s to start, for a loaded machine and the sanitizer build.
+	"$blockd" -f --memory 8M --unix "$tmp/s.sock" --export "disk=file:$tmp/disk.img" \
 		--export scratch=memory:,size=64M >"$tmp/log" 2>&1 &
 	pid=$!
-	for _ in $(seq 100); do
+	for _ in $(seq 400); do
 		grep -q 'running' "$tmp/log" && break
 		sleep 0.05
 	done
