@@ -86,6 +86,22 @@ static int parse_key(struct backend_params *p, char *kv, char *err,
 		p->queue_depth = (unsigned int)n;
 		return 0;
 	}
+	if (!strcmp(kv, "conf") || !strcmp(kv, "id") || !strcmp(kv, "cluster")) {
+		char **slot = !strcmp(kv, "conf") ? &p->rbd_conf :
+			      !strcmp(kv, "id") ? &p->rbd_id : &p->rbd_cluster;
+
+		if (strcmp(p->kind, "rbd")) {
+			snprintf(err, errlen, "key '%s' is for the rbd backend only", kv);
+			return -EINVAL;
+		}
+		free(*slot);
+		*slot = strdup(val);
+		if (!*slot) {
+			snprintf(err, errlen, "out of memory");
+			return -ENOMEM;
+		}
+		return 0;
+	}
 	if (!strcmp(kv, "fail-reads") || !strcmp(kv, "fail-writes")) {
 		char *end;
 		double f = strtod(val, &end);
@@ -99,7 +115,7 @@ static int parse_key(struct backend_params *p, char *kv, char *err,
 		return 0;
 	}
 	snprintf(err, errlen,
-		 "unknown key '%s' (known: size, cache, engine, queue-depth, readonly, fail-reads, fail-writes)",
+		 "unknown key '%s' (known: size, cache, engine, queue-depth, readonly, conf, id, cluster, fail-reads, fail-writes)",
 		 kv);
 	return -EINVAL;
 }
@@ -119,7 +135,7 @@ int backend_param_set(struct backend_params *p, const char *key,
 	return ret;
 }
 
-static const char *const kinds[] = { "file", "memory", "nbd" };
+static const char *const kinds[] = { "file", "memory", "nbd", "rbd" };
 
 int backend_parse(const char *spec, struct backend_params *p, char *err,
 		  size_t errlen)
@@ -143,7 +159,12 @@ int backend_parse(const char *spec, struct backend_params *p, char *err,
 	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
 		known |= !strcmp(copy, kinds[i]);
 	if (!known) {
-		snprintf(err, errlen, "unknown backend '%s' (known: file, memory, nbd)", copy);
+		snprintf(err, errlen, "unknown backend '%s' (known: file, memory, nbd, rbd)", copy);
+		goto out;
+	}
+	if (!strcmp(copy, "rbd") && !backend_have_rbd()) {
+		snprintf(err, errlen,
+			 "backend rbd is not built into this blockd (build it with librbd-dev installed, configure --with-rbd)");
 		goto out;
 	}
 	/*
@@ -162,7 +183,8 @@ int backend_parse(const char *spec, struct backend_params *p, char *err,
 	}
 	if (strcmp(p->kind, "memory") && !*p->target) {
 		snprintf(err, errlen, "backend %s needs a %s", p->kind,
-			 strcmp(p->kind, "nbd") ? "path" : "URI");
+			 !strcmp(p->kind, "nbd") ? "URI" :
+			 !strcmp(p->kind, "rbd") ? "POOL/IMAGE" : "path");
 		goto out;
 	}
 	if (!strcmp(p->kind, "memory") && *p->target) {
@@ -192,6 +214,9 @@ void backend_params_free(struct backend_params *p)
 {
 	free(p->kind);
 	free(p->target);
+	free(p->rbd_conf);
+	free(p->rbd_id);
+	free(p->rbd_cluster);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -278,6 +303,10 @@ int backend_open(const struct backend_params *p, struct backend **out,
 		ops = &backend_memory_ops;
 	else if (!strcmp(p->kind, "nbd"))
 		ops = &backend_nbd_ops;
+#ifdef HAVE_RBD
+	else if (!strcmp(p->kind, "rbd"))
+		ops = &backend_rbd_ops;
+#endif
 	else {
 		snprintf(err, errlen, "unknown backend '%s'", p->kind);
 		return -EINVAL;

@@ -83,8 +83,8 @@ enum backend_engine {
 
 /* A parsed spec: KIND:TARGET[,key=value...]. */
 struct backend_params {
-	char *kind;			/* "file", "memory", "nbd" */
-	char *target;			/* path or URI; "" for memory */
+	char *kind;			/* "file", "memory", "nbd", "rbd" */
+	char *target;			/* path, URI or POOL/IMAGE; "" for memory */
 	uint64_t size;			/* 0: not given */
 	enum backend_cache cache;
 	enum backend_engine engine;
@@ -93,6 +93,10 @@ struct backend_params {
 	/* Error injection, in millionths: that share of reads/writes ends with -EIO. */
 	unsigned int fail_reads_ppm;
 	unsigned int fail_writes_ppm;
+	/* rbd: conf=, id=, cluster=; NULL when not given. */
+	char *rbd_conf;
+	char *rbd_id;
+	char *rbd_cluster;
 };
 
 struct backend;
@@ -130,10 +134,12 @@ struct backend {
 
 /*
  * Parse a spec, e.g. "file:/var/lib/blockd/disk.img,size=1G,cache=none",
- * "memory:,size=512M", "nbd:nbd+unix:///?socket=/run/x.sock".  Keys: size,
+ * "memory:,size=512M", "nbd:nbd+unix:///?socket=/run/x.sock",
+ * "rbd:rbd/disk@snap,conf=/etc/ceph/ceph.conf,id=blockd".  Keys: size,
  * cache=none|writeback, engine=auto|uring|sync, queue-depth=N, readonly,
- * and for tests fail-reads=P, fail-writes=P (P a fraction 0..1 of requests
- * that end with -EIO).
+ * for rbd conf=PATH, id=CLIENT, cluster=NAME, and for tests fail-reads=P,
+ * fail-writes=P (P a fraction 0..1 of requests that end with -EIO).  An
+ * rbd spec in a build without librbd fails here, saying so.
  * Returns 0, or -EINVAL with a message in @err.
  */
 int backend_parse(const char *spec, struct backend_params *p, char *err,
@@ -187,5 +193,18 @@ int backend_check_request(const struct backend *be, const struct request *rq);
 extern const struct backend_ops backend_file_ops;	/* uring.c, or sync.c */
 extern const struct backend_ops backend_memory_ops;	/* memory.c */
 extern const struct backend_ops backend_nbd_ops;	/* nbd.c */
+#ifdef HAVE_RBD
+extern const struct backend_ops backend_rbd_ops;	/* rbd.c */
+#endif
+
+/* Whether this build has the rbd backend (configure --with-rbd). */
+static inline bool backend_have_rbd(void)
+{
+#ifdef HAVE_RBD
+	return true;
+#else
+	return false;
+#endif
+}
 
 #endif

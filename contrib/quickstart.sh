@@ -19,6 +19,9 @@ packages=(
 	libnbd-bin qemu-utils python3
 	nbd-server time bc
 	libinih-dev libsystemd-dev systemd
+	e2fsprogs xfsprogs util-linux
+	ceph-mon ceph-osd ceph-common librbd-dev uuid-runtime
+	qemu-system-x86 busybox-static nbd-client xz-utils
 )
 
 say() { printf 'quickstart: %s\n' "$*" >&2; }
@@ -76,7 +79,7 @@ cmd_run() {
 	say "serving $top/$disk as the default export; attach with:"
 	say "  nbdinfo 'nbd+unix:///?socket=$sock'"
 	say "  qemu-img info 'nbd+unix:///?socket=$sock'"
-	say "  nbd-client 127.0.0.1 10809 /dev/nbd0 -N disk   (after: modprobe nbd)"
+	say "  nbd-client 127.0.0.1 10809 /dev/nbd0 -N disk -b 4096   (after: modprobe nbd)"
 	exec build/daemon/blockd --foreground --unix "$sock" --tcp 127.0.0.1:10809 \
 		--export "disk=file:$top/$disk,size=1G"
 }

@@ -33,7 +33,8 @@ static const char *const global_keys[G_NR] = {
 
 enum export_key {
 	E_BACKEND, E_PATH, E_URI, E_SIZE, E_READONLY, E_CACHE, E_ENGINE,
-	E_QUEUE_DEPTH, E_DESCRIPTION, E_POOL_SIZE, E_NR
+	E_QUEUE_DEPTH, E_DESCRIPTION, E_POOL_SIZE, E_IMAGE, E_CONF, E_ID,
+	E_CLUSTER, E_NR
 };
 
 static const char *const export_keys[E_NR] = {
@@ -41,14 +42,19 @@ static const char *const export_keys[E_NR] = {
 	[E_SIZE] = "size", [E_READONLY] = "readonly", [E_CACHE] = "cache",
 	[E_ENGINE] = "engine", [E_QUEUE_DEPTH] = "queue-depth",
 	[E_DESCRIPTION] = "description", [E_POOL_SIZE] = "pool-size",
+	[E_IMAGE] = "image", [E_CONF] = "conf", [E_ID] = "id",
+	[E_CLUSTER] = "cluster",
 };
 
 struct section {
 	char *name;		/* the export's name; NULL for [global] */
 	unsigned int header_line;
 	struct export_spec spec;
-	char *backend, *path, *uri;
+	char *backend, *path, *uri, *image;
 	unsigned int backend_line;
+	/* rbd's conf, id, cluster: set once the backend is known. */
+	char *rbd[3];
+	unsigned int rbd_line[3];
 	bool set_keys[E_NR];	/* a key given twice is a mistake */
 };
 
@@ -232,7 +238,7 @@ static bool export_key(struct parse *p, const char *key, const char *v)
 	char err[256];
 
 	if (k < 0) {
-		fail(p, p->line, "unknown key '%s' in [export %s] (known: backend, path, uri, size, readonly, cache, engine, queue-depth, description, pool-size)",
+		fail(p, p->line, "unknown key '%s' in [export %s] (known: backend, path, uri, image, size, readonly, cache, engine, queue-depth, description, pool-size, conf, id, cluster)",
 		     key, s->name);
 		return false;
 	}
@@ -243,8 +249,11 @@ static bool export_key(struct parse *p, const char *key, const char *v)
 	s->set_keys[k] = true;
 	switch (k) {
 	case E_BACKEND:
-		if (strcmp(v, "file") && strcmp(v, "memory") && strcmp(v, "nbd"))
-			fail(p, p->line, "unknown backend '%s' (known: file, memory, nbd)", v);
+		if (strcmp(v, "file") && strcmp(v, "memory") && strcmp(v, "nbd") &&
+		    strcmp(v, "rbd"))
+			fail(p, p->line, "unknown backend '%s' (known: file, memory, nbd, rbd)", v);
+		else if (!strcmp(v, "rbd") && !backend_have_rbd())
+			fail(p, p->line, "backend rbd is not built into this blockd (build it with librbd-dev installed)");
 		else if (set_str(&s->backend, v))
 			fail(p, p->line, "out of memory");
 		s->backend_line = p->line;
@@ -256,6 +265,17 @@ static bool export_key(struct parse *p, const char *key, const char *v)
 	case E_URI:
 		if (!*v || set_str(&s->uri, v))
 			fail(p, p->line, "uri needs an NBD URI");
+		break;
+	case E_IMAGE:
+		if (!*v || set_str(&s->image, v))
+			fail(p, p->line, "image needs POOL/IMAGE[@SNAP]");
+		break;
+	case E_CONF:
+	case E_ID:
+	case E_CLUSTER:
+		if (set_str(&s->rbd[k - E_CONF], v))
+			fail(p, p->line, "out of memory");
+		s->rbd_line[k - E_CONF] = p->line;
 		break;
 	case E_DESCRIPTION:
 		if (set_str(&s->spec.description, v))
@@ -279,6 +299,9 @@ static void section_reset(struct section *s)
 	free(s->backend);
 	free(s->path);
 	free(s->uri);
+	free(s->image);
+	for (int i = 0; i < 3; i++)
+		free(s->rbd[i]);
 	export_spec_free(&s->spec);
 	memset(s, 0, sizeof(*s));
 }
@@ -288,7 +311,8 @@ static void end_section(struct parse *p)
 {
 	struct section *s = &p->sec;
 	const char *target;
-	int ret;
+	char err[256];
+	int ret, i;
 
 	if (!p->in_export || p->failed)
 		goto out;
@@ -296,7 +320,18 @@ static void end_section(struct parse *p)
 		fail(p, s->header_line, "[export %s] needs a backend (file, memory or nbd)", s->name);
 		goto out;
 	}
-	if (!strcmp(s->backend, "file")) {
+	if (s->image && strcmp(s->backend, "rbd")) {
+		fail(p, s->backend_line, "[export %s]: backend %s takes no image", s->name, s->backend);
+		goto out;
+	}
+	if (!strcmp(s->backend, "rbd")) {
+		target = s->image;
+		if (!target || s->path || s->uri) {
+			fail(p, s->backend_line, "[export %s]: backend rbd takes an image (POOL/IMAGE[@SNAP])%s",
+			     s->name, s->path || s->uri ? ", not a path or uri" : "");
+			goto out;
+		}
+	} else if (!strcmp(s->backend, "file")) {
 		target = s->path;
 		if (!target || s->uri) {
 			fail(p, s->backend_line, "[export %s]: backend file takes a path%s",
@@ -327,6 +362,13 @@ static void end_section(struct parse *p)
 	if (!s->spec.name || !s->spec.params.kind || !s->spec.params.target) {
 		fail(p, s->header_line, "out of memory");
 		goto out;
+	}
+	for (i = 0; i < 3; i++) {
+		if (s->rbd[i] && backend_param_set(&s->spec.params, export_keys[E_CONF + i],
+						   s->rbd[i], err, sizeof(err))) {
+			fail(p, s->rbd_line[i], "%s", err);
+			goto out;
+		}
 	}
 	ret = options_add_export(p->o, &s->spec);
 	if (ret)

@@ -18,6 +18,8 @@
 #include "daemon/listen.h"
 
 #define BACKLOG	128
+/* Socket send buffer asked for; the kernel doubles it, then caps it. */
+#define SEND_BUFFER	(2 << 20)
 
 static int add(struct listeners *ls, int fd, bool tcp, const char *path,
 	       bool owned, const char *name)
@@ -217,11 +219,18 @@ int listen_accept(const struct listener *l, char *peer, size_t peerlen)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
-	int fd, one = 1;
+	int fd, one = 1, sndbuf = SEND_BUFFER;
 
 	fd = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (fd < 0)
 		return -1;
+	/*
+	 * Room for a few whole 1 MiB read replies: with the default ~200 KiB
+	 * each one goes out in five sends, each waiting for the client to
+	 * drain the socket and wake us again.  The kernel caps it at
+	 * net.core.wmem_max; failing is harmless.
+	 */
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
 	if (!l->tcp) {
 		snprintf(peer, peerlen, "unix %s", l->path);
 		return fd;

@@ -23,6 +23,7 @@
 
 #include "core/page.h"
 #include "daemon/daemonize.h"
+#include "daemon/fuse_frontend.h"
 #include "daemon/listen.h"
 #include "daemon/log.h"
 #include "daemon/nbd_conn.h"
@@ -52,6 +53,9 @@ struct daemon {
 	unsigned int nr_workers;
 	struct pgalloc *pages;
 	struct stats_source stats;
+	struct fuse_frontend *fe;	/* --fuse-mount */
+	struct export **fuse_ex;	/* the exports it serves, referenced */
+	unsigned int nr_fuse_ex;
 	int sfd;
 	char last_status[128];
 };
@@ -91,6 +95,49 @@ static void update_status(struct daemon *d)
 	}
 }
 
+/* Mount the FUSE file system with the exports there are now. */
+static int start_fuse(struct daemon *d)
+{
+	char err[256];
+	unsigned int i;
+	int ret;
+
+	registry_lock(&d->reg);
+	d->fuse_ex = calloc(d->reg.nr ? d->reg.nr : 1, sizeof(*d->fuse_ex));
+	for (i = 0; d->fuse_ex && i < d->reg.nr; i++) {
+		export_get(d->reg.ex[i]);
+		d->fuse_ex[d->nr_fuse_ex++] = d->reg.ex[i];
+	}
+	registry_unlock(&d->reg);
+	if (!d->fuse_ex) {
+		log_err("--fuse-mount: out of memory");
+		return 1;
+	}
+	ret = fuse_frontend_start(&d->fe, d->o.fuse_mount, d->fuse_ex, d->nr_fuse_ex,
+				  d->pages, d->nr_workers, err, sizeof(err));
+	if (ret) {
+		log_err("--fuse-mount: %s", err);
+		d->fe = NULL;
+		return 1;
+	}
+	log_info("FUSE: exports are files in %s", d->o.fuse_mount);
+	return 0;
+}
+
+/* Finish FUSE's requests, flush, unmount; then let its exports go. */
+static void stop_fuse(struct daemon *d)
+{
+	unsigned int i;
+
+	fuse_frontend_stop(d->fe);
+	d->fe = NULL;
+	for (i = 0; i < d->nr_fuse_ex; i++)
+		export_put(d->fuse_ex[i]);
+	free(d->fuse_ex);
+	d->fuse_ex = NULL;
+	d->nr_fuse_ex = 0;
+}
+
 static void accept_all(struct daemon *d, struct listener *l, bool stats)
 {
 	char peer[64];
@@ -109,11 +156,14 @@ static void accept_all(struct daemon *d, struct listener *l, bool stats)
 	}
 }
 
-/* Accept clients and take signals; returns the signal that stops us. */
+/*
+ * Accept clients and take signals; returns the signal that stops us, or
+ * 0 when the FUSE mount, the only front end, went away.
+ */
 static int serve(struct daemon *d, const struct export_limits *lim)
 {
 	unsigned int nls = d->ls.n, n = nls + d->stats_ls.n, i;
-	struct pollfd *pfd = calloc(n + 1, sizeof(*pfd));
+	struct pollfd *pfd = calloc(n + 2, sizeof(*pfd));
 	struct signalfd_siginfo si;
 
 	if (!pfd)
@@ -124,8 +174,11 @@ static int serve(struct daemon *d, const struct export_limits *lim)
 	}
 	pfd[n].fd = d->sfd;
 	pfd[n].events = POLLIN;
+	/* Readable once the FUSE mount is gone from outside; -1: ignored. */
+	pfd[n + 1].fd = fuse_frontend_event_fd(d->fe);
+	pfd[n + 1].events = POLLIN;
 	for (;;) {
-		int r = poll(pfd, n + 1, STATUS_INTERVAL_MS);
+		int r = poll(pfd, n + 2, STATUS_INTERVAL_MS);
 
 		if (r < 0 && errno != EINTR)
 			break;
@@ -143,6 +196,16 @@ static int serve(struct daemon *d, const struct export_limits *lim)
 			reload_apply(d->argc, d->argv, d->o.config, &d->reg, lim);
 			notify_ready("reloaded");
 			d->last_status[0] = '\0';
+		}
+		if (pfd[n + 1].fd >= 0 && pfd[n + 1].revents) {
+			/* Unmounted from outside: that front end stops, NBD goes on. */
+			stop_fuse(d);
+			pfd[n + 1].fd = -1;
+			if (!nls) {
+				log_info("no front end left, stopping");
+				free(pfd);
+				return 0;
+			}
 		}
 		for (i = 0; i < n; i++) {
 			if (pfd[i].revents)
@@ -203,7 +266,9 @@ static int start(struct daemon *d, const struct export_limits *lim)
 		d->ws = NULL;
 		return 1;
 	}
-	/* FUSE front end: mount o.fuse_mount here, before READY=1 (issue 5). */
+	/* Before READY=1: a client told "ready" may open the files at once. */
+	if (d->o.fuse_mount && start_fuse(d))
+		return 1;
 	return 0;
 }
 
@@ -243,6 +308,18 @@ int main(int argc, char **argv)
 		ret = 1;
 		goto out;
 	}
+	if (d.o.fuse_mount) {
+		char err[256];
+
+		/* Before any thread starts: they inherit the memory hardening. */
+		if (fuse_frontend_prepare(d.o.fuse_mount, err, sizeof(err))) {
+			log_err("--fuse-mount: %s", err);
+			ret = 1;
+			goto out;
+		}
+		if (fuse_frontend_front_pad() > lim.front_pad)
+			lim.front_pad = fuse_frontend_front_pad();
+	}
 	ret = start(&d, &lim);
 	if (ret)
 		goto out;
@@ -265,14 +342,16 @@ int main(int argc, char **argv)
 	notify_ready("running");
 
 	sig = serve(&d, &lim);
-	log_info("%s received: draining; a second one exits at once",
-		 sig == SIGINT ? "SIGINT" : "SIGTERM");
+	if (sig)
+		log_info("%s received: draining; a second one exits at once",
+			 sig == SIGINT ? "SIGINT" : "SIGTERM");
 	notify_stopping();
 	signals_second_is_fatal(d.o.pidfile);
 	/* No new clients; the workers finish what their clients started. */
 	listen_close_all(&d.ls);
 	listen_close_all(&d.stats_ls);
-	/* FUSE front end: unmount o.fuse_mount here, after its requests end (issue 5). */
+	/* FUSE takes no new requests, finishes, flushes and unmounts. */
+	stop_fuse(&d);
 	workers_stop(d.ws, d.nr_workers);
 	d.ws = NULL;
 	flush_exports(&d);
@@ -281,6 +360,7 @@ int main(int argc, char **argv)
 out:
 	if (ret)
 		daemonize_failed(ret);
+	stop_fuse(&d);
 	listen_close_all(&d.ls);
 	listen_close_all(&d.stats_ls);
 	workers_stop(d.ws, d.nr_workers);

@@ -19,7 +19,6 @@
 
 enum {
 	LONG_PIDFILE = 256,
-	LONG_FUSE,
 	LONG_LOG_LEVEL,
 	LONG_STATS_SOCKET,
 	LONG_CHECK_CONFIG,
@@ -88,13 +87,15 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 "Usage: blockd [OPTION]... [--export SPEC]...\n"
-"Serve files, block devices, RAM or a remote NBD disk as block devices.\n"
+"Serve files, block devices, RAM, a remote NBD disk or a Ceph RBD image as\n"
+"block devices.\n"
 "\n"
 "  -c, --config FILE     read settings and exports from FILE (INI, see\n"
 "                        blockd.conf(5)); default " DEFAULT_CONFIG "\n"
 "                        when it exists\n"
 "  -e, --export SPEC     add an export: NAME=BACKEND:TARGET[,key=value...]\n"
-"                        backends: file:PATH, memory:, nbd:URI\n"
+"                        backends: file:PATH, memory:, nbd:URI,\n"
+"                        rbd:POOL/IMAGE[@SNAP][,conf=F][,id=C][,cluster=N]%s\n"
 "                        keys: size=N, cache=none|writeback, readonly,\n"
 "                              engine=auto|uring|sync, queue-depth=N\n"
 "                        the first export is also the default export\n"
@@ -102,8 +103,9 @@ static void usage(FILE *f)
 "  -p, --pidfile FILE    write the daemon's pid to FILE once it is ready\n"
 "  -u, --unix PATH       serve NBD on a unix socket (mode 0660); repeatable\n"
 "  -T, --tcp ADDR:PORT   serve NBD on TCP ([ADDR]:PORT for IPv6); repeatable;\n"
-"                        default 127.0.0.1:10809 when no --unix/--tcp is given\n"
-"      --fuse-mount DIR  serve every export as a file in a FUSE mount at DIR\n"
+"                        default 127.0.0.1:10809 when no --unix/--tcp/--fuse-mount\n"
+"  -F, --fuse-mount DIR  serve every export as the file DIR/NAME over FUSE\n"
+"                        (losetup it to get a block device)\n"
 "  -m, --memory SIZE     page budget for I/O buffers (default 64M)\n"
 "  -t, --threads N       worker threads (default: one per CPU)\n"
 "      --log-level LEVEL error, warning, notice, info (default) or debug\n"
@@ -117,7 +119,9 @@ static void usage(FILE *f)
 "  blockd -f --unix /run/blockd.sock --export disk=file:/var/lib/blockd/disk.img,size=1G\n"
 "  nbdinfo 'nbd+unix:///disk?socket=/run/blockd.sock'\n"
 "\n"
-"See blockd(8) and blockd.conf(5).\n");
+"See blockd(8) and blockd.conf(5).\n",
+		backend_have_rbd() ? "" :
+		"\n                        (rbd: not built in; needs librbd-dev at build time)");
 }
 
 static int oom(void)
@@ -143,7 +147,7 @@ int options_parse_cli(int argc, char **argv, struct options *o,
 		{ "pidfile", required_argument, NULL, 'p' },
 		{ "unix", required_argument, NULL, 'u' },
 		{ "tcp", required_argument, NULL, 'T' },
-		{ "fuse-mount", required_argument, NULL, LONG_FUSE },
+		{ "fuse-mount", required_argument, NULL, 'F' },
 		{ "memory", required_argument, NULL, 'm' },
 		{ "threads", required_argument, NULL, 't' },
 		{ "log-level", required_argument, NULL, LONG_LOG_LEVEL },
@@ -160,7 +164,7 @@ int options_parse_cli(int argc, char **argv, struct options *o,
 
 	*mode = MODE_SERVE;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "c:e:fp:u:T:m:t:s:hV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:e:fp:u:T:F:m:t:s:hV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			if (set_string(&o->config, optarg))
@@ -199,7 +203,7 @@ int options_parse_cli(int argc, char **argv, struct options *o,
 				return oom();
 			o->set |= OPT_SET_TCP;
 			break;
-		case LONG_FUSE:
+		case 'F':
 			if (set_string(&o->fuse_mount, optarg))
 				return oom();
 			o->set |= OPT_SET_FUSE;
@@ -326,6 +330,11 @@ int options_merge(struct options *out, struct options *file,
 
 int options_validate(const struct options *o)
 {
+	/* A 1 MiB FUSE request, unaligned, needs a little more than 1 MiB of pages. */
+	if (o->fuse_mount && o->memory < (2ull << 20)) {
+		fprintf(stderr, "blockd: --fuse-mount needs --memory of at least 2M\n");
+		return EXIT_USAGE;
+	}
 	if (!o->nr_exports) {
 		fprintf(stderr, "blockd: no export given (--export NAME=BACKEND:TARGET, or [export NAME] in %s)\n"
 			"Try 'blockd --help'.\n", o->config ? o->config : DEFAULT_CONFIG);
@@ -362,6 +371,7 @@ static int absolutize_all(struct options *o)
 	for (i = 0; i < o->nr_exports; i++) {
 		if (!strcmp(o->exports[i].params.kind, "file"))
 			ret |= absolutize(&o->exports[i].params.target);
+		ret |= absolutize(&o->exports[i].params.rbd_conf);
 	}
 	return ret;
 }
@@ -418,7 +428,7 @@ void options_print(const struct options *o, FILE *f)
 		fprintf(f, "unix = %s\n", o->unix_paths[i]);
 	for (i = 0; i < o->nr_tcp; i++)
 		fprintf(f, "tcp = %s\n", o->tcp_addrs[i]);
-	if (!o->nr_unix && !o->nr_tcp)
+	if (!o->nr_unix && !o->nr_tcp && !o->fuse_mount)
 		fprintf(f, "tcp = %s\n", DEFAULT_TCP);
 	if (o->fuse_mount)
 		fprintf(f, "fuse-mount = %s\n", o->fuse_mount);
@@ -440,6 +450,8 @@ void options_print(const struct options *o, FILE *f)
 			fprintf(f, "path = %s\n", p->target);
 		else if (!strcmp(p->kind, "nbd"))
 			fprintf(f, "uri = %s\n", p->target);
+		else if (!strcmp(p->kind, "rbd"))
+			fprintf(f, "image = %s\n", p->target);
 		if (p->size)
 			fprintf(f, "size = %llu\n", (unsigned long long)p->size);
 		fprintf(f, "readonly = %s\n", p->readonly ? "yes" : "no");
@@ -452,5 +464,11 @@ void options_print(const struct options *o, FILE *f)
 			fprintf(f, "description = %s\n", e->description);
 		if (e->pool_size)
 			fprintf(f, "pool-size = %u\n", e->pool_size);
+		if (p->rbd_conf)
+			fprintf(f, "conf = %s\n", p->rbd_conf);
+		if (p->rbd_id)
+			fprintf(f, "id = %s\n", p->rbd_id);
+		if (p->rbd_cluster)
+			fprintf(f, "cluster = %s\n", p->rbd_cluster);
 	}
 }

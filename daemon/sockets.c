@@ -47,11 +47,12 @@ int sockets_open(const struct options *o, struct listeners *nbd,
 			if (listen_tcp(nbd, o->tcp_addrs[i], err, sizeof(err)))
 				goto fail;
 		}
-		if (!o->nr_unix && !o->nr_tcp &&
+		/* FUSE alone is a front end too: no default TCP beside it. */
+		if (!o->nr_unix && !o->nr_tcp && !o->fuse_mount &&
 		    listen_tcp(nbd, DEFAULT_TCP, err, sizeof(err)))
 			goto fail;
 	}
-	if (!nbd->n) {
+	if (!nbd->n && n) {
 		log_err("no NBD socket: systemd passed only a stats socket");
 		return -1;
 	}

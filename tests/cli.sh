@@ -51,14 +51,23 @@ expect 2 "is not error, warning" -- -f --log-level chatty --export a=memory:,siz
 expect 2 '/nonexistent/blockd.conf:0: cannot read' -- -f -c /nonexistent/blockd.conf
 expect 0 '^\[export a\]' -- --check-config --export a=memory:,size=1M
 expect 0 '^log-level = debug' -- --check-config --log-level debug --export a=memory:,size=1M
+# rbd: absent from a build without librbd, and --help says so.
+if "$blockd" --help | grep -q 'rbd: not built'; then
+	expect 2 'backend rbd is not built into this blockd' -- -f --export a=rbd:rbd/img
+else
+	expect 2 'needs a POOL/IMAGE' -- -f --export a=rbd:
+	expect 2 'for the rbd backend only' -- -f --export a=file:/x,conf=/etc/ceph/ceph.conf
+fi
 
 # A good configuration runs until a signal, then exits 0.
 truncate -s 16M "$tmp/disk.img"
 for sig in TERM INT; do
-	"$blockd" -f --memory 8M --export "disk=file:$tmp/disk.img" \
+	# A unix socket, not the default TCP port another run may hold; and
+	# up to 20 s to start, for a loaded machine and the sanitizer build.
+	"$blockd" -f --memory 8M --unix "$tmp/s.sock" --export "disk=file:$tmp/disk.img" \
 		--export scratch=memory:,size=64M >"$tmp/log" 2>&1 &
 	pid=$!
-	for _ in $(seq 100); do
+	for _ in $(seq 400); do
 		grep -q 'running' "$tmp/log" && break
 		sleep 0.05
 	done

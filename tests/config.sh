@@ -134,6 +134,29 @@ backend = memory
 size = 1M
 END
 bad 3 "line too long" <<<"$(printf '[export a]\nbackend = file\npath = /%s\n' "$(printf 'x%.0s' $(seq 250))")"
+bad 4 "key 'id' is for the rbd backend only" <<END
+[export a]
+backend = memory
+size = 1M
+id = admin
+END
+if "$blockd" --help | grep -q 'rbd: not built'; then
+	bad 2 "backend rbd is not built into this blockd" <<END
+[export a]
+backend = rbd
+image = rbd/img
+END
+else
+	bad 2 "backend rbd takes an image" <<END
+[export a]
+backend = rbd
+END
+	printf '[export vm]\nbackend = rbd\nimage = rbd/vm1@base\nid = blockd\nconf = /etc/ceph/ceph.conf\n' >"$tmp/rbd.conf"
+	out=$("$blockd" -c "$tmp/rbd.conf" --check-config 2>&1)
+	grep -qx "image = rbd/vm1@base" <<<"$out" && grep -qx "id = blockd" <<<"$out" &&
+		grep -qx "conf = /etc/ceph/ceph.conf" <<<"$out" && ok "an rbd export from the file" ||
+		not_ok "rbd export: $out"
+fi
 out=$("$blockd" -f -c "$tmp/missing.conf" 2>&1); status=$?
 [ "$status" -eq 2 ] && grep -q "$tmp/missing.conf:0: cannot read" <<<"$out" &&
 	ok "missing config file: status 2" || not_ok "missing config: $status $out"

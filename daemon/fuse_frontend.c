@@ -1,0 +1,444 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The FUSE session: mount, threads, stop.  Each thread runs its own
+ * ioloop and reads requests from the (non-blocking) /dev/fuse descriptor
+ * when the loop says it is readable; a request is started on the thread
+ * that read it and its disk I/O completes and is answered there, as NBD
+ * connections are on their worker.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <liburing.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "core/page.h"
+#include "core/request.h"
+#include "daemon/fuse_frontend.h"
+#include "daemon/fuse_fs.h"
+#include "daemon/log.h"
+
+/* Loop depth per thread: the poll and the disk I/O of its requests. */
+#define FUSE_QUEUE_DEPTH	256
+/* Requests read in a row before the loop runs completions. */
+#define FUSE_READ_BATCH		16
+/*
+ * libfuse 3.14 reads requests into a buffer of 256 pages plus a header
+ * page.  We hand it one we allocated and touched, so the first request
+ * needs no fresh memory; newer libfuse sizes its own.
+ */
+#if FUSE_VERSION <= FUSE_MAKE_VERSION(3, 16)
+#define FUSE_BUF_BYTES		(256u * 4096u + 4096u)
+#endif
+
+static __thread struct fuse_thread *current_thread;
+
+struct fuse_thread *fuse_current_thread(void)
+{
+	return current_thread;
+}
+
+unsigned int fuse_frontend_front_pad(void)
+{
+	return (unsigned int)((fuse_fs_io_size() + 7) & ~(size_t)7);
+}
+
+/*
+ * Loop-on-FUSE: the kernel may need this daemon to write pages back in
+ * order to free memory, so serving a request must not itself wait for
+ * reclaim.  Resident memory stays resident (MCL_ONFAULT: what is touched
+ * is locked, nothing is populated up front), and PR_SET_IO_FLUSHER makes
+ * the kernel treat our allocations as GFP_NOIO and not throttle us as a
+ * writer of the very device we clean.  Threads inherit both.
+ */
+static void harden_memory(void)
+{
+#ifndef PR_SET_IO_FLUSHER
+#define PR_SET_IO_FLUSHER 57
+#endif
+	if (mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT))
+		log_warn("FUSE: mlockall: %s; memory may be paged out",
+			strerror(errno));
+	if (prctl(PR_SET_IO_FLUSHER, 1, 0, 0, 0))
+		log_warn("FUSE: PR_SET_IO_FLUSHER: %s (needs CAP_SYS_RESOURCE)",
+			strerror(errno));
+}
+
+int fuse_frontend_prepare(const char *mountpoint, char *err, size_t errlen)
+{
+	int ret = fuse_mountpoint_check(mountpoint, err, errlen);
+
+	if (ret)
+		return ret;
+	harden_memory();
+	return 0;
+}
+
+int fuse_frontend_check_names(struct export **exports, unsigned int nr,
+			      char *err, size_t errlen)
+{
+	unsigned int i;
+
+	for (i = 0; i < nr; i++) {
+		const char *n = exports[i]->name;
+
+		if (strchr(n, '/') || !strcmp(n, ".") || !strcmp(n, "..") ||
+		    strlen(n) > 255) {
+			snprintf(err, errlen,
+				 "export name '%s' cannot be a file name under --fuse-mount",
+				 n);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+int fuse_frontend_event_fd(const struct fuse_frontend *fe)
+{
+	return fe ? fe->event_fd : -1;
+}
+
+static void poll_cb(struct ioloop_op *op, int res, unsigned int flags)
+{
+	struct fuse_thread *t = container_of(op, struct fuse_thread, poll_op);
+
+	(void)res;
+	(void)flags;
+	t->poll_armed = false;
+}
+
+static void cancel_cb(struct ioloop_op *op, int res, unsigned int flags)
+{
+	struct fuse_thread *t = container_of(op, struct fuse_thread, cancel_op);
+
+	(void)res;
+	(void)flags;
+	t->cancel_armed = false;
+}
+
+/* Stop reading; an armed poll is cancelled so the loop can be destroyed. */
+static void thread_stop(struct fuse_thread *t)
+{
+	struct io_uring *ring = ioloop_ring(t->loop);
+
+	if (t->stop)
+		return;
+	t->stop = true;
+	if (!t->poll_armed)
+		return;
+	if (!ring) {
+		/* epoll: the one-shot registration dies with the loop. */
+		t->poll_armed = false;
+		return;
+	}
+	io_uring_prep_poll_remove(ioloop_get_sqe(t->loop, &t->cancel_op),
+				  (__u64)(uintptr_t)&t->poll_op);
+	t->cancel_armed = true;
+}
+
+static void stop_fn(struct ioloop_work *w)
+{
+	thread_stop(container_of(w, struct fuse_thread, stop_work));
+}
+
+/* The kernel ended the session (unmounted from outside): tell main once. */
+static void session_ended(struct fuse_thread *t)
+{
+	struct fuse_frontend *fe = t->fe;
+	uint64_t one = 1;
+
+	if (!atomic_exchange(&fe->ended, true))
+		(void)!write(fe->event_fd, &one, sizeof(one));
+	thread_stop(t);
+}
+
+/* Read and start requests until there are none, or one must wait. True if more may follow. */
+static bool read_requests(struct fuse_thread *t)
+{
+	struct fuse_session *se = t->fe->se;
+	unsigned int i;
+
+	for (i = 0; i < FUSE_READ_BATCH; i++) {
+		int res = fuse_session_receive_buf(se, &t->buf);
+
+		if (res == -EINTR)
+			continue;
+		if (res == -EAGAIN) {
+			if (!t->poll_armed &&
+			    !ioloop_poll(t->loop, fuse_session_fd(se), POLLIN, &t->poll_op))
+				t->poll_armed = true;
+			return false;
+		}
+		if (res <= 0 || fuse_session_exited(se)) {
+			if (res < 0)
+				log_err("FUSE: reading /dev/fuse: %s",
+					strerror(-res));
+			session_ended(t);
+			return false;
+		}
+		fuse_session_process_buf(se, &t->buf);
+		if (t->has_pending)
+			return false;
+	}
+	return true;
+}
+
+static void *thread_main(void *arg)
+{
+	struct fuse_thread *t = arg;
+	struct fuse_session *se = t->fe->se;
+
+	current_thread = t;
+	ioloop_set_current(t->loop);
+	while (!t->stop || t->nr_inflight || t->has_pending || t->poll_armed ||
+	       t->cancel_armed) {
+		bool more = false;
+		int timeout = -1;
+
+		if (!t->stop && fuse_session_exited(se))
+			session_ended(t);
+		if (t->has_pending)
+			fuse_fs_retry_pending(t);
+		if (!t->stop && !t->has_pending && !t->poll_armed)
+			more = read_requests(t);
+		if (more)
+			timeout = 0;
+		else if (t->has_pending)
+			timeout = 1;	/* pages come back from other threads too */
+		else if (t->stop)
+			timeout = 100;
+		ioloop_run_once(t->loop, timeout);
+	}
+	ioloop_set_current(NULL);
+	current_thread = NULL;
+	atomic_fetch_sub(&t->fe->nr_running, 1);
+	return NULL;
+}
+
+static void free_frontend(struct fuse_frontend *fe)
+{
+	unsigned int i;
+
+	if (fe->threads) {
+		for (i = 0; i < fe->nr_threads; i++) {
+			struct fuse_thread *t = &fe->threads[i];
+
+			ioloop_destroy(t->loop);
+			if (t->src)
+				bio_put(t->src);
+#ifdef FUSE_BUF_BYTES
+			if (t->buf.mem)
+				munmap(t->buf.mem, FUSE_BUF_BYTES);
+#else
+			free(t->buf.mem);
+#endif
+		}
+		free(fe->threads);
+	}
+	if (fe->se) {
+		if (fe->mounted)
+			fuse_session_unmount(fe->se);
+		fuse_session_destroy(fe->se);
+	}
+	if (fe->event_fd >= 0)
+		close(fe->event_fd);
+	free(fe->mountpoint);
+	free(fe);
+}
+
+static int setup_thread(struct fuse_frontend *fe, struct fuse_thread *t,
+			unsigned int idx)
+{
+	t->fe = fe;
+	t->idx = idx;
+	t->poll_op.cb = poll_cb;
+	t->cancel_op.cb = cancel_cb;
+	t->stop_work.fn = stop_fn;
+	t->loop = ioloop_create(FUSE_QUEUE_DEPTH, 0, fe->pages);
+	if (!t->loop)
+		return -errno;
+	t->src = bio_kmalloc(BLK_GFP_WAIT, 1);
+	if (!t->src)
+		return -ENOMEM;
+#ifdef FUSE_BUF_BYTES
+	t->buf.mem = mmap(NULL, FUSE_BUF_BYTES, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	if (t->buf.mem == MAP_FAILED) {
+		t->buf.mem = NULL;
+		return -errno;
+	}
+	/* Resident and, when allowed, locked: no fault while serving. */
+	mlock(t->buf.mem, FUSE_BUF_BYTES);
+	t->buf.size = FUSE_BUF_BYTES;
+#endif
+	return 0;
+}
+
+int fuse_frontend_start(struct fuse_frontend **out, const char *mountpoint,
+			struct export **exports, unsigned int nr,
+			struct pgalloc *pages, unsigned int nr_threads,
+			char *err, size_t errlen)
+{
+	char opts[256];
+	char *argv[] = { "blockd", "-o", opts, NULL };
+	struct fuse_args args = FUSE_ARGS_INIT(3, argv);
+	struct fuse_frontend *fe;
+	unsigned int i;
+	int ret, fd, fl;
+
+	ret = fuse_frontend_check_names(exports, nr, err, errlen);
+	if (ret)
+		return ret;
+	fe = calloc(1, sizeof(*fe));
+	if (!fe)
+		goto nomem;
+	fe->event_fd = -1;
+	fe->mountpoint = strdup(mountpoint);
+	fe->threads = calloc(nr_threads, sizeof(*fe->threads));
+	if (!fe->mountpoint || !fe->threads)
+		goto nomem;
+	fe->exports = exports;
+	fe->nr_exports = nr;
+	fe->pages = pages;
+	fe->nr_threads = nr_threads;
+	fe->uid = getuid();
+	fe->gid = getgid();
+	clock_gettime(CLOCK_REALTIME, &fe->start_time);
+	fe->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (fe->event_fd < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "eventfd: %s", strerror(errno));
+		goto fail;
+	}
+
+	/* Only root may let the kernel's own threads (loop) reach a user's mount. */
+	snprintf(opts, sizeof(opts), "fsname=blockd,subtype=blockd,default_permissions%s",
+		 geteuid() == 0 ? ",allow_other" : "");
+	fe->se = fuse_session_new(&args, &fuse_fs_ops, sizeof(fuse_fs_ops), fe);
+	fuse_opt_free_args(&args);
+	if (!fe->se) {
+		ret = -EINVAL;
+		snprintf(err, errlen, "cannot set up a FUSE session");
+		goto fail;
+	}
+	for (i = 0; i < nr_threads; i++) {
+		ret = setup_thread(fe, &fe->threads[i], i);
+		if (ret) {
+			snprintf(err, errlen, "cannot set up FUSE thread: %s", strerror(-ret));
+			goto fail;
+		}
+	}
+	if (fuse_session_mount(fe->se, mountpoint)) {
+		ret = -EIO;
+		snprintf(err, errlen, "cannot mount FUSE on %s (is /dev/fuse there, and fuse3 installed?)",
+			 mountpoint);
+		goto fail;
+	}
+	fe->mounted = true;
+	fd = fuse_session_fd(fe->se);
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK)) {
+		ret = -errno;
+		snprintf(err, errlen, "cannot make /dev/fuse non-blocking: %s", strerror(errno));
+		goto fail;
+	}
+	for (i = 0; i < nr_threads; i++) {
+		struct fuse_thread *t = &fe->threads[i];
+
+		atomic_fetch_add(&fe->nr_running, 1);
+		ret = -pthread_create(&t->thread, NULL, thread_main, t);
+		if (ret) {
+			atomic_fetch_sub(&fe->nr_running, 1);
+			snprintf(err, errlen, "cannot start FUSE thread: %s", strerror(-ret));
+			fe->nr_threads = i;
+			fuse_frontend_stop(fe);
+			return ret;
+		}
+		t->started = true;
+	}
+	*out = fe;
+	return 0;
+
+nomem:
+	ret = -ENOMEM;
+	snprintf(err, errlen, "out of memory");
+fail:
+	if (fe)
+		free_frontend(fe);
+	return ret;
+}
+
+struct flush_wait {
+	bool done;
+	int status;
+};
+
+static void flush_endio(struct bio *bio)
+{
+	struct flush_wait *fw = bio->bi_private;
+
+	fw->status = bio->bi_status;
+	fw->done = true;
+}
+
+/* Flush every writable export from a loop of this (main) thread's own. */
+static void flush_exports(struct fuse_frontend *fe)
+{
+	struct ioloop *loop = ioloop_create(16, 0, NULL);
+	unsigned int i;
+
+	if (!loop) {
+		log_err("FUSE: cannot flush: %s", strerror(errno));
+		return;
+	}
+	ioloop_set_current(loop);
+	for (i = 0; i < fe->nr_exports; i++) {
+		struct export *ex = fe->exports[i];
+		struct flush_wait fw = { 0 };
+		struct bio *bio;
+
+		if (ex->be->readonly)
+			continue;
+		bio = bio_alloc_bioset(BLK_GFP_WAIT, 0, &ex->bs);
+		bio->bi_opf = REQ_OP_FLUSH;
+		bio->bi_queue = &ex->be->queue;
+		bio->bi_end_io = flush_endio;
+		bio->bi_private = &fw;
+		submit_bio(bio);
+		ioloop_run_until(loop, &fw.done);
+		bio_put(bio);
+		if (fw.status)
+			log_err("FUSE: flushing '%s': %s", ex->name,
+				strerror(-fw.status));
+	}
+	ioloop_set_current(NULL);
+	ioloop_destroy(loop);
+}
+
+void fuse_frontend_stop(struct fuse_frontend *fe)
+{
+	unsigned int i;
+
+	if (!fe)
+		return;
+	for (i = 0; i < fe->nr_threads; i++) {
+		if (fe->threads[i].started)
+			ioloop_post(fe->threads[i].loop, &fe->threads[i].stop_work);
+	}
+	for (i = 0; i < fe->nr_threads; i++) {
+		if (fe->threads[i].started)
+			pthread_join(fe->threads[i].thread, NULL);
+	}
+	flush_exports(fe);
+	log_info("FUSE: %s %s",
+		atomic_load(&fe->ended) ? "was unmounted from" : "unmounting", fe->mountpoint);
+	free_frontend(fe);
+}

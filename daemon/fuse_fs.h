@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef BLOCKD_DAEMON_FUSE_FS_H
+#define BLOCKD_DAEMON_FUSE_FS_H
+
+#define FUSE_USE_VERSION 35
+
+#include <fuse_lowlevel.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "core/bio.h"
+#include "core/ioloop.h"
+#include "daemon/export.h"
+
+/*
+ * Internal to the FUSE front end: fuse_frontend.c runs the session
+ * threads, fuse_fs.c answers the requests, fuse_mountpoint.c looks after
+ * the mount point.
+ */
+
+/* Largest READ or WRITE the kernel sends (max_write, max_pages). */
+#define FUSE_MAX_IO		(1u << 20)
+/* Page bios per request: a read unaligned at both ends spans two. */
+#define FUSE_MAX_DATA_BIOS	3
+/* Inode of the root directory; export i is FUSE_ROOT_ID + 1 + i. */
+#define FUSE_FIRST_EXPORT_INO	(FUSE_ROOT_ID + 1)
+
+struct fuse_thread;
+
+/* A request that could not get its memory and waits to be retried. */
+struct fuse_pending {
+	fuse_req_t req;
+	struct export *ex;
+	int op;				/* FUSE_PENDING_READ or _WRITE */
+	uint64_t off;
+	uint32_t len;
+	const char *data;		/* WRITE: the payload in the thread's buffer */
+};
+
+#define FUSE_PENDING_READ	1
+#define FUSE_PENDING_WRITE	2
+
+struct fuse_frontend {
+	struct fuse_session *se;
+	char *mountpoint;
+	struct export **exports;	/* the exports at start, referenced */
+	unsigned int nr_exports;
+	struct pgalloc *pages;
+	uid_t uid;
+	gid_t gid;
+	struct timespec start_time;	/* every inode's times */
+	unsigned int nr_threads;
+	struct fuse_thread *threads;
+	int event_fd;			/* written when the session ends */
+	atomic_uint nr_running;		/* threads not yet finished */
+	atomic_bool ended;		/* the kernel ended the session */
+	bool mounted;
+};
+
+struct fuse_thread {
+	struct fuse_frontend *fe;
+	unsigned int idx;
+	pthread_t thread;
+	bool started;
+	struct ioloop *loop;
+	struct fuse_buf buf;		/* the request being processed */
+	struct bio *src;		/* describes a WRITE payload for bio_copy_data */
+	struct ioloop_op poll_op, cancel_op;
+	bool poll_armed;
+	bool cancel_armed;
+	struct ioloop_work stop_work;
+	bool stop;			/* no more requests: stop or end */
+	bool has_pending;
+	struct fuse_pending pending;
+	unsigned int nr_inflight;	/* requests started, not yet answered */
+};
+
+/* The lowlevel operations of fuse_fs.c. */
+extern const struct fuse_lowlevel_ops fuse_fs_ops;
+
+/* The thread running the current request (set by fuse_frontend.c). */
+struct fuse_thread *fuse_current_thread(void);
+
+/* Retry the thread's pending request; true if it was started (or failed). */
+bool fuse_fs_retry_pending(struct fuse_thread *t);
+
+/* Per-request state size, for fuse_frontend_front_pad(). */
+size_t fuse_fs_io_size(void);
+
+/* fuse_mountpoint.c: see fuse_frontend_prepare(). */
+int fuse_mountpoint_check(const char *dir, char *err, size_t errlen);
+
+#endif
