@@ -2,7 +2,8 @@
 # blockd as a service: socket activation (systemd-socket-activate passes
 # a unix and a TCP NBD socket and a stats socket, told apart by their
 # FileDescriptorName), Type=notify readiness (a stand-in NOTIFY_SOCKET
-# receives READY=1, then STOPPING=1), and daemonizing (the pidfile
+# receives READY=1, then STOPPING=1; with FUSE, READY=1 only once the
+# export files are there), and daemonizing (the pidfile
 # appears only once the daemon serves; a failed start leaves none).
 set -uo pipefail
 : "${top_srcdir:=.}"
@@ -125,11 +126,50 @@ assert [e["name"] for e in j["exports"]] == ["disk", "two"], j
 	grep -q '^STATUS=serving 2 exports' "$tmp/notes" && ok "STATUS= names exports and clients" ||
 		not_ok "no STATUS: $(cat "$tmp/notes")"
 }
+# Type=notify with FUSE: by READY=1 the export's file is there to open.
+# From the config file's fuse-mount key; SIGTERM flushes and unmounts.
+fuse_ready() {
+	mkdir -p "$tmp/mnt"
+	printf '[global]\nfuse-mount = %s\nmemory = 16M\n[export disk]\nbackend = memory\nsize = 8M\n' \
+		"$tmp/mnt" >"$tmp/fuse.conf"
+	python3 "$top_srcdir/tests/notify-listen.py" "$tmp/fnotify" 60 >"$tmp/fnotes" 2>&1 &
+	local lpid=$! fpid seen=
+	track_pid "$lpid"
+	for _ in $(seq 100); do [ -S "$tmp/fnotify" ] && break; sleep 0.05; done
+	NOTIFY_SOCKET=$tmp/fnotify "$blockd" -f -c "$tmp/fuse.conf" >"$tmp/flog2" 2>&1 &
+	fpid=$!
+	track_pid "$fpid"
+	track_mount "$tmp/mnt"
+	for _ in $(seq 200); do
+		if grep -q '^READY=1$' "$tmp/fnotes"; then
+			[ -f "$tmp/mnt/disk" ] && [ "$(stat -c %s "$tmp/mnt/disk")" = 8388608 ] && seen=1
+			break
+		fi
+		sleep 0.02
+	done
+	[ -n "$seen" ] && ok "READY=1 came with the FUSE file in place" ||
+		not_ok "FUSE at READY=1: $(cat "$tmp/fnotes" "$tmp/flog2")"
+	! grep -q "listening on tcp" "$tmp/flog2" &&
+		ok "FUSE alone opens no default TCP listener" || not_ok "FUSE-only listeners: $(cat "$tmp/flog2")"
+	kill -TERM "$fpid"
+	wait "$fpid"
+	local status=$?
+	wait "$lpid"
+	[ "$status" -eq 0 ] && ! mountpoint -q "$tmp/mnt" && grep -q '^STOPPING=1$' "$tmp/fnotes" &&
+		ok "SIGTERM: FUSE unmounted, STOPPING=1, exit 0" ||
+		not_ok "FUSE stop: status $status: $(tail -5 "$tmp/flog2")"
+}
+
 if ! grep -q libsystemd <<<"$(ldd "$blockd")"; then
 	echo "# built without libsystemd: socket activation and sd_notify not tested"
 elif ! command -v systemd-socket-activate >/dev/null; then
 	echo "# systemd-socket-activate is not installed (package systemd): not tested"
 else
 	socket_activation
+	if [ -c /dev/fuse ] && command -v fusermount3 >/dev/null; then
+		fuse_ready
+	else
+		echo "# no /dev/fuse or fusermount3: FUSE readiness not tested"
+	fi
 fi
 finish
