@@ -6,6 +6,8 @@
 #include <config.h>
 
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -379,4 +381,20 @@ void backend_extents(struct backend *be, struct backend_extents_req *req)
 	req->ext[0].flags = 0;
 	req->nr = 1;
 	req->done(req);
+}
+
+int backend_thread_create(pthread_t *thread, void *(*fn)(void *), void *arg,
+			  const char *name)
+{
+	sigset_t all, old;
+	int ret;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	ret = pthread_create(thread, NULL, fn, arg);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (ret)
+		return -ret;
+	pthread_setname_np(*thread, name);
+	return 0;
 }

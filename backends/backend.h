@@ -2,6 +2,7 @@
 #ifndef BLOCKD_BACKENDS_BACKEND_H
 #define BLOCKD_BACKENDS_BACKEND_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -188,6 +189,13 @@ static inline struct backend *queue_to_backend(struct blk_queue *q)
  * the -errno to end it with (see the error rules above).
  */
 int backend_check_request(const struct backend *be, const struct request *rq);
+
+/*
+ * Start a backend's helper thread named @name running @fn(@arg), with every
+ * signal blocked: signals are for the daemon's own threads.  0 or -errno.
+ */
+int backend_thread_create(pthread_t *thread, void *(*fn)(void *), void *arg,
+			  const char *name);
 
 /* The backends, for open() to dispatch on. */
 extern const struct backend_ops backend_file_ops;	/* uring.c, or sync.c */

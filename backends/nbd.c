@@ -50,7 +50,6 @@
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -761,21 +760,13 @@ static int setup_backend(struct backend *be, struct nbd_dev *dev,
 	return ret;
 }
 
-/* Start the I/O thread with every signal blocked: they are the daemon's. */
 static int start_thread(struct nbd_dev *dev)
 {
-	sigset_t all, old;
-	int ret;
+	int ret = backend_thread_create(&dev->thread, io_thread, dev, "blockd-nbd");
 
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	ret = pthread_create(&dev->thread, NULL, io_thread, dev);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (ret)
-		return -ret;
-	pthread_setname_np(dev->thread, "blockd-nbd");
-	dev->thread_started = true;
-	return 0;
+	if (!ret)
+		dev->thread_started = true;
+	return ret;
 }
 
 static void dev_free(struct nbd_dev *dev)

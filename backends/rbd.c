@@ -49,7 +49,6 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -670,21 +669,13 @@ static int setup_backend(struct backend *be, struct rbd_dev *dev,
 	return r;
 }
 
-/* Start the extents thread with every signal blocked: they are the daemon's. */
 static int start_thread(struct rbd_dev *dev)
 {
-	sigset_t all, old;
-	int ret;
+	int ret = backend_thread_create(&dev->thread, extents_thread, dev, "blockd-rbd");
 
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	ret = pthread_create(&dev->thread, NULL, extents_thread, dev);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (ret)
-		return -ret;
-	pthread_setname_np(dev->thread, "blockd-rbd");
-	dev->thread_started = true;
-	return 0;
+	if (!ret)
+		dev->thread_started = true;
+	return ret;
 }
 
 static void dev_free(struct rbd_dev *dev)

@@ -23,7 +23,6 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -737,22 +736,17 @@ static void sync_stop_workers(struct sync_dev *d)
 
 static int sync_start_workers(struct sync_dev *d, unsigned int n)
 {
-	sigset_t all, old;
 	int ret = 0;
 
 	d->workers = calloc(n, sizeof(*d->workers));
 	if (!d->workers)
 		return -ENOMEM;
-	/* Signals are for the daemon's own threads, not for these. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
 	for (; d->nr_workers < n; d->nr_workers++) {
-		ret = -pthread_create(&d->workers[d->nr_workers], NULL, sync_worker, d);
+		ret = backend_thread_create(&d->workers[d->nr_workers], sync_worker,
+					    d, "blockd-sync");
 		if (ret)
 			break;
-		pthread_setname_np(d->workers[d->nr_workers], "blockd-sync");
 	}
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return ret;
 }
 
