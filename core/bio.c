@@ -365,6 +365,20 @@ int bio_alloc_pages(struct bio *bio, blk_gfp_t gfp)
 	return 0;
 }
 
+int bio_adopt_pages(struct bio *bio, void *const *pages, unsigned int nr,
+		    unsigned int size)
+{
+	unsigned int i;
+
+	if (!size || nr != DIV_ROUND_UP(size, PAGE_SIZE) ||
+	    bio_flagged(bio, BIO_PAGES_OWNED) || bio_prep_pages(bio, size))
+		return -EINVAL;
+	for (i = 0; i < nr; i++)
+		bio->bi_io_vec[i].bv_page = pages[i];
+	bio_set_flag(bio, BIO_PAGES_OWNED);
+	return 0;
+}
+
 void bio_free_pages(struct bio *bio)
 {
 	struct pgalloc *pa = bio_page_allocator(bio);

@@ -381,7 +381,19 @@ int bio_prep_pages(struct bio *bio, unsigned int size);
  */
 int bio_alloc_pages(struct bio *bio, blk_gfp_t gfp);
 
-/* Free the pages bio_alloc_pages() gave the bio. */
+/*
+ * Hand @nr pages the caller allocated from the bio_set's page allocator
+ * (@pages[0..@nr), @size bytes in page-sized bvecs, the last one partial)
+ * to an empty @bio, which then owns them as if bio_alloc_pages() had
+ * given them: they are freed with the bio.  For a front end that lands a
+ * payload in pages before it knows which request it belongs to.  Returns
+ * 0, or -EINVAL (bio not empty, a clone, table too small, or @nr not
+ * DIV_ROUND_UP(@size, PAGE_SIZE)), having taken nothing.
+ */
+int bio_adopt_pages(struct bio *bio, void *const *pages, unsigned int nr,
+		    unsigned int size);
+
+/* Free the pages bio_alloc_pages() or bio_adopt_pages() gave the bio. */
 void bio_free_pages(struct bio *bio);
 
 /*

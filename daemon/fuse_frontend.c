@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/fuse.h>
 #include <liburing.h>
 #include <poll.h>
 #include <stdio.h>
@@ -18,6 +19,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "core/page.h"
@@ -160,6 +162,88 @@ static void session_ended(struct fuse_thread *t)
 	thread_stop(t);
 }
 
+#ifdef FUSE_BUF_BYTES
+/* What the kernel puts before a WRITE's payload (as before a READ's nothing). */
+#define FUSE_WRITE_HDR	(sizeof(struct fuse_in_header) + sizeof(struct fuse_write_in))
+
+/* A full set of landing pages, or none: a partial set would only hoard. */
+static bool fill_land(struct fuse_thread *t)
+{
+	struct pgalloc *pa = t->fe->pages;
+
+	if (!t->fe->land)
+		return false;
+	if (t->nr_land < FUSE_LAND_PAGES)
+		t->nr_land += page_alloc_bulk(pa, BLK_GFP_NOWAIT,
+					      FUSE_LAND_PAGES - t->nr_land,
+					      t->land + t->nr_land);
+	if (t->nr_land == FUSE_LAND_PAGES)
+		return true;
+	page_free_bulk(pa, t->nr_land, t->land);
+	t->nr_land = 0;
+	return false;
+}
+
+/*
+ * fuse_session_receive_buf(), but the bytes past a WRITE header go to the
+ * landing pages (readv), so its payload need not be copied again.  Any
+ * other request longer than that header is made whole again in the
+ * buffer, as libfuse expects.  Returns as fuse_session_receive_buf().
+ */
+static int receive_landing(struct fuse_thread *t)
+{
+	struct fuse_session *se = t->fe->se;
+	struct iovec iov[FUSE_LAND_PAGES + 1];
+	char *hdr = t->buf.mem;
+	const struct fuse_in_header *in = (const void *)hdr;
+	size_t extra, done;
+	ssize_t res;
+	unsigned int i, n;
+
+	/* The kernel wants room for a header and max_write: exactly this. */
+	iov[0] = (struct iovec){ hdr, FUSE_WRITE_HDR };
+	for (i = 0, n = 1; i < FUSE_LAND_PAGES; i++) {
+		if (n > 1 && (char *)iov[n - 1].iov_base + iov[n - 1].iov_len == t->land[i])
+			iov[n - 1].iov_len += PAGE_SIZE;
+		else
+			iov[n++] = (struct iovec){ t->land[i], PAGE_SIZE };
+	}
+	do
+		res = readv(fuse_session_fd(se), iov, (int)n);
+	while (res < 0 && errno == ENOENT);	/* interrupted: as libfuse, again */
+	if (fuse_session_exited(se))
+		return 0;
+	if (res < 0) {
+		if (errno == ENODEV) {
+			fuse_session_exit(se);
+			return 0;
+		}
+		return -errno;
+	}
+	if ((size_t)res < sizeof(*in))
+		return -EIO;
+	extra = (size_t)res > FUSE_WRITE_HDR ? (size_t)res - FUSE_WRITE_HDR : 0;
+	if (in->opcode == FUSE_WRITE) {
+		t->landed = (uint32_t)extra;
+	} else {
+		for (done = 0; done < extra; done += PAGE_SIZE)
+			memcpy(hdr + FUSE_WRITE_HDR + done, t->land[done / PAGE_SIZE],
+			       extra - done < PAGE_SIZE ? extra - done : PAGE_SIZE);
+	}
+	t->buf.size = (size_t)res;
+	return (int)res;
+}
+#endif
+
+static int receive(struct fuse_thread *t)
+{
+#ifdef FUSE_BUF_BYTES
+	if (fill_land(t))
+		return receive_landing(t);
+#endif
+	return fuse_session_receive_buf(t->fe->se, &t->buf);
+}
+
 /* Read and start requests until there are none, or one must wait. True if more may follow. */
 static bool read_requests(struct fuse_thread *t)
 {
@@ -167,7 +251,7 @@ static bool read_requests(struct fuse_thread *t)
 	unsigned int i;
 
 	for (i = 0; i < FUSE_READ_BATCH; i++) {
-		int res = fuse_session_receive_buf(se, &t->buf);
+		int res = receive(t);
 
 		if (res == -EINTR)
 			continue;
@@ -187,6 +271,8 @@ static bool read_requests(struct fuse_thread *t)
 		fuse_session_process_buf(se, &t->buf);
 		if (t->has_pending)
 			return false;
+		/* Answered without taking the landed payload (an error): the pages stay. */
+		t->landed = 0;
 	}
 	return true;
 }
@@ -234,6 +320,7 @@ static void free_frontend(struct fuse_frontend *fe)
 			ioloop_destroy(t->loop);
 			if (t->src)
 				bio_put(t->src);
+			page_free_bulk(fe->pages, t->nr_land, t->land);
 #ifdef FUSE_BUF_BYTES
 			if (t->buf.mem)
 				munmap(t->buf.mem, FUSE_BUF_BYTES);
@@ -252,6 +339,29 @@ static void free_frontend(struct fuse_frontend *fe)
 		close(fe->event_fd);
 	free(fe->mountpoint);
 	free(fe);
+}
+
+/*
+ * Landing pages are held while a thread waits for its next request, so
+ * every thread keeps a full WRITE's worth back from everyone else.  Only
+ * where that is a small part of the budget; a tight budget keeps every
+ * page for requests in flight and copies instead.
+ */
+static bool land_pays_off(struct pgalloc *pages, unsigned int nr_threads)
+{
+#ifdef FUSE_BUF_BYTES
+	struct pgalloc_stats st;
+
+	if (!pages)
+		return false;
+	pgalloc_get_stats(pages, &st);
+	return st.total_pages >= 8ull * FUSE_LAND_PAGES * nr_threads;
+#else
+	/* Newer libfuse sizes and reads its own buffer. */
+	(void)pages;
+	(void)nr_threads;
+	return false;
+#endif
 }
 
 static int setup_thread(struct fuse_frontend *fe, struct fuse_thread *t,
@@ -309,6 +419,7 @@ int fuse_frontend_start(struct fuse_frontend **out, const char *mountpoint,
 	fe->nr_exports = nr;
 	fe->pages = pages;
 	fe->nr_threads = nr_threads;
+	fe->land = land_pays_off(pages, nr_threads);
 	fe->uid = getuid();
 	fe->gid = getgid();
 	clock_gettime(CLOCK_REALTIME, &fe->start_time);

@@ -4,8 +4,11 @@
  * export.  Every data request becomes bios from the export's bio_set,
  * chained to one data-less parent bio whose front pad holds the request
  * (struct fuse_io); the parent's completion sends the reply.  A WRITE's
- * payload is copied from the FUSE buffer into the page bios with
- * bio_copy_data; a READ is answered straight from the page bios' pages.
+ * payload is either read by the kernel straight into pages that become
+ * the page bio's (the thread's landing pages), or, when memory is too
+ * short to keep those, copied from the FUSE buffer into the page bios
+ * with bio_copy_data; a READ is answered straight from the page bios'
+ * pages.
  *
  * Memory is never waited for on a loop thread: when the bio_set or the
  * page budget says no, the request is parked on its thread, which reads
@@ -462,6 +465,51 @@ static int start_read(struct fuse_thread *t, fuse_req_t req, struct export *ex,
 	return 0;
 }
 
+/*
+ * The payload was read from /dev/fuse straight into the thread's landing
+ * pages: they become the page bio's own, so the bytes are copied once
+ * (by the kernel, from the writer's pages) instead of twice.  A splice
+ * read would not save that copy: the kernel copies direct-I/O writers'
+ * pages into the pipe anyway (it cannot bound the pipe buffers' lifetime).
+ */
+static int start_landed_write(struct fuse_thread *t, fuse_req_t req,
+			      struct export *ex, uint64_t off, uint32_t len)
+{
+	unsigned int nr = DIV_ROUND_UP(len, PAGE_SIZE);
+	struct fuse_io *io;
+	struct bio *parent, *bio;
+
+	if (len > t->landed || nr > t->nr_land) {
+		/* Cannot happen: the kernel sent fewer bytes than it said. */
+		t->landed = 0;
+		fuse_reply_err(req, EIO);
+		return 0;
+	}
+	io = alloc_io(t, ex, req, FIO_WRITE);
+	if (!io)
+		goto wait;
+	parent = (struct bio *)((char *)io + ex->bs.front_pad);
+	bio = bio_alloc_bioset(BLK_GFP_NOWAIT, nr, &ex->bs);
+	if (!bio) {
+		free_io(io, parent);
+		goto wait;
+	}
+	bio_adopt_pages(bio, t->land, nr, len);
+	bio->bi_opf = REQ_OP_WRITE;
+	bio->bi_iter.bi_sector = off >> SECTOR_SHIFT;
+	bio->bi_queue = &ex->be->queue;
+	io->data[io->nr_data++] = bio;
+	io->len = len;
+	t->nr_land -= nr;
+	memmove(t->land, t->land + nr, t->nr_land * sizeof(t->land[0]));
+	t->landed = 0;
+	submit_data(io, parent);
+	return 0;
+wait:
+	park(t, req, ex, FUSE_PENDING_WRITE, off, len, NULL);
+	return -EAGAIN;
+}
+
 static int start_write(struct fuse_thread *t, fuse_req_t req, struct export *ex,
 		       uint64_t off, uint32_t len, const char *data)
 {
@@ -470,6 +518,8 @@ static int start_write(struct fuse_thread *t, fuse_req_t req, struct export *ex,
 	struct fuse_io *io;
 	unsigned int i;
 
+	if (t->landed)
+		return start_landed_write(t, req, ex, off, len);
 	io = alloc_data_io(t, ex, req, FIO_WRITE, off, off + len, &parent);
 	if (!io) {
 		park(t, req, ex, FUSE_PENDING_WRITE, off, len, data);

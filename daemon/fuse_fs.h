@@ -25,6 +25,8 @@
 #define FUSE_MAX_IO		(1u << 20)
 /* Page bios per request: a read unaligned at both ends spans two. */
 #define FUSE_MAX_DATA_BIOS	3
+/* A WRITE payload at most, in pages. */
+#define FUSE_LAND_PAGES		(FUSE_MAX_IO / 4096u)
 /* Inode of the root directory; export i is FUSE_ROOT_ID + 1 + i. */
 #define FUSE_FIRST_EXPORT_INO	(FUSE_ROOT_ID + 1)
 
@@ -37,7 +39,7 @@ struct fuse_pending {
 	int op;				/* FUSE_PENDING_READ or _WRITE */
 	uint64_t off;
 	uint32_t len;
-	const char *data;		/* WRITE: the payload in the thread's buffer */
+	const char *data;		/* WRITE: the payload in the thread's buffer, or NULL in land[] */
 };
 
 #define FUSE_PENDING_READ	1
@@ -58,6 +60,7 @@ struct fuse_frontend {
 	atomic_uint nr_running;		/* threads not yet finished */
 	atomic_bool ended;		/* the kernel ended the session */
 	bool mounted;
+	bool land;			/* threads read WRITE payloads into pages */
 };
 
 struct fuse_thread {
@@ -76,6 +79,13 @@ struct fuse_thread {
 	bool has_pending;
 	struct fuse_pending pending;
 	unsigned int nr_inflight;	/* requests started, not yet answered */
+	/*
+	 * Pages from fe->pages that the next request is read into past its
+	 * WRITE header, so a payload lands where its bio will take it.
+	 */
+	void *land[FUSE_LAND_PAGES];
+	unsigned int nr_land;
+	uint32_t landed;		/* bytes of this WRITE's payload in land[] */
 };
 
 /* The lowlevel operations of fuse_fs.c. */

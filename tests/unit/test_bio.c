@@ -333,6 +333,48 @@ START_TEST(test_bio_alloc_pages)
 }
 END_TEST
 
+/* Pages the caller got from the allocator become the bio's, freed with it. */
+START_TEST(test_bio_adopt_pages)
+{
+	struct pgalloc *pa = pgalloc_create(64 * 1024, 0, 0);
+	struct bio_set bs;
+	struct bio *bio;
+	void *pages[16];
+
+	ck_assert_ptr_nonnull(pa);
+	ck_assert_int_eq(bioset_init(&bs, 2, 0, BIOSET_NEED_BVECS), 0);
+	bs.pages = pa;
+	ck_assert_uint_eq(page_alloc_bulk(pa, BLK_GFP_NOWAIT, 16, pages), 16);
+
+	bio = bio_alloc_bioset(BLK_GFP_WAIT, 16, &bs);
+	ck_assert_ptr_nonnull(bio);
+	/* Page count and size disagree, or nothing at all: nothing taken. */
+	ck_assert_int_eq(bio_adopt_pages(bio, pages, 16, 15 * PAGE_SIZE), -EINVAL);
+	ck_assert_int_eq(bio_adopt_pages(bio, pages, 0, 0), -EINVAL);
+	ck_assert_uint_eq(bio->bi_vcnt, 0);
+	ck_assert(!bio_flagged(bio, BIO_PAGES_OWNED));
+
+	ck_assert_int_eq(bio_adopt_pages(bio, pages, 16, 16 * PAGE_SIZE - 512), 0);
+	ck_assert(bio_flagged(bio, BIO_PAGES_OWNED));
+	ck_assert_uint_eq(bio->bi_vcnt, 16);
+	ck_assert_uint_eq(bio->bi_iter.bi_size, 16 * PAGE_SIZE - 512);
+	ck_assert_uint_eq(bio->bi_io_vec[15].bv_len, PAGE_SIZE - 512);
+	for (unsigned int i = 0; i < 16; i++) {
+		ck_assert_ptr_eq(bio->bi_io_vec[i].bv_page, pages[i]);
+		ck_assert_uint_eq(bio->bi_io_vec[i].bv_offset, 0);
+	}
+	/* A bio that owns pages takes no more. */
+	ck_assert_int_eq(bio_adopt_pages(bio, pages, 1, PAGE_SIZE), -EINVAL);
+	ck_assert_uint_eq(stats(pa).free_pages, 0);
+
+	bio_put(bio);
+	ck_assert_uint_eq(stats(pa).free_pages, 16);
+	ck_assert_uint_eq(stats(pa).allocs, stats(pa).frees);
+	bioset_exit(&bs);
+	pgalloc_destroy(pa);
+}
+END_TEST
+
 START_TEST(test_bio_alloc_pages_fail_at_k)
 {
 	struct pgalloc *pa = pgalloc_create(64 * 1024, 0, 0);
@@ -913,6 +955,7 @@ Suite *bio_suite(void)
 	tcase_add_test(tc, test_bio_prep_pages);
 	tcase_add_test(tc, test_bio_alloc_pages);
 	tcase_add_test(tc, test_bio_alloc_pages_fail_at_k);
+	tcase_add_test(tc, test_bio_adopt_pages);
 	tcase_add_test(tc, test_bio_advance);
 	tcase_add_test(tc, test_bio_get_put);
 	tcase_add_test(tc, test_bio_reset);
