@@ -487,51 +487,18 @@ fail:
 	return ret;
 }
 
-struct flush_wait {
-	bool done;
-	int status;
-};
-
-static void flush_endio(struct bio *bio)
-{
-	struct flush_wait *fw = bio->bi_private;
-
-	fw->status = bio->bi_status;
-	fw->done = true;
-}
-
-/* Flush every writable export from a loop of this (main) thread's own. */
+/* Make every acknowledged write durable before the mount goes away. */
 static void flush_exports(struct fuse_frontend *fe)
 {
-	struct ioloop *loop = ioloop_create(16, 0, NULL);
 	unsigned int i;
+	int ret;
 
-	if (!loop) {
-		log_err("FUSE: cannot flush: %s", strerror(errno));
-		return;
-	}
-	ioloop_set_current(loop);
 	for (i = 0; i < fe->nr_exports; i++) {
-		struct export *ex = fe->exports[i];
-		struct flush_wait fw = { 0 };
-		struct bio *bio;
-
-		if (ex->be->readonly)
-			continue;
-		bio = bio_alloc_bioset(BLK_GFP_WAIT, 0, &ex->bs);
-		bio->bi_opf = REQ_OP_FLUSH;
-		bio->bi_queue = &ex->be->queue;
-		bio->bi_end_io = flush_endio;
-		bio->bi_private = &fw;
-		submit_bio(bio);
-		ioloop_run_until(loop, &fw.done);
-		bio_put(bio);
-		if (fw.status)
-			log_err("FUSE: flushing '%s': %s", ex->name,
-				strerror(-fw.status));
+		ret = export_flush(fe->exports[i]);
+		if (ret)
+			log_err("FUSE: flushing '%s': %s", fe->exports[i]->name,
+				strerror(-ret));
 	}
-	ioloop_set_current(NULL);
-	ioloop_destroy(loop);
 }
 
 void fuse_frontend_stop(struct fuse_frontend *fe)
