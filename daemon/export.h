@@ -59,6 +59,14 @@ void export_get(struct export *ex);
  */
 void export_put(struct export *ex);
 
+/*
+ * A bio of @ex's bio_set for @size bytes at device offset @off, with a page
+ * per bvec, never waiting: NULL when memory is short, so the front end
+ * stops reading requests instead (the caller frees what it built so far).
+ */
+struct bio *export_alloc_data_bio(struct export *ex, blk_opf_t opf,
+				  uint64_t off, uint32_t size);
+
 /* Ask the backend to make every acknowledged write durable; 0 or -errno. */
 int export_flush(struct export *ex);
 

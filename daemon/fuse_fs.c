@@ -370,24 +370,6 @@ static void free_io(struct fuse_io *io, struct bio *parent)
 	bio_put(parent);
 }
 
-static struct bio *alloc_data_bio(struct export *ex, blk_opf_t opf,
-				  uint64_t off, uint32_t size)
-{
-	struct bio *bio;
-
-	bio = bio_alloc_bioset(BLK_GFP_NOWAIT, DIV_ROUND_UP(size, PAGE_SIZE), &ex->bs);
-	if (!bio)
-		return NULL;
-	if (bio_prep_pages(bio, size) || bio_alloc_pages(bio, BLK_GFP_NOWAIT)) {
-		bio_put(bio);
-		return NULL;
-	}
-	bio->bi_opf = opf;
-	bio->bi_iter.bi_sector = off >> SECTOR_SHIFT;
-	bio->bi_queue = &ex->be->queue;
-	return bio;
-}
-
 /*
  * Allocate the page bios for [@start, @end) of @ex, all or none.  Returns
  * the request, or NULL when memory is short.
@@ -407,7 +389,7 @@ static struct fuse_io *alloc_data_io(struct fuse_thread *t, struct export *ex,
 	parent = (struct bio *)((char *)io + ex->bs.front_pad);
 	for (off = start; off < end; ) {
 		uint32_t n = end - off > DATA_BIO_BYTES ? DATA_BIO_BYTES : (uint32_t)(end - off);
-		struct bio *bio = alloc_data_bio(ex, opf, off, n);
+		struct bio *bio = export_alloc_data_bio(ex, opf, off, n);
 
 		if (!bio) {
 			free_io(io, parent);

@@ -177,26 +177,6 @@ static int stall(struct nbd_conn *c)
 	return -EAGAIN;
 }
 
-/* A page bio of @size bytes at @off, or NULL when memory is short. */
-static struct bio *alloc_data_bio(struct nbd_conn *c, blk_opf_t opf,
-				  uint64_t off, uint32_t size)
-{
-	struct bio *bio;
-
-	bio = bio_alloc_bioset(BLK_GFP_NOWAIT, DIV_ROUND_UP(size, PAGE_SIZE),
-			       &c->ex->bs);
-	if (!bio)
-		return NULL;
-	if (bio_prep_pages(bio, size) || bio_alloc_pages(bio, BLK_GFP_NOWAIT)) {
-		bio_put(bio);
-		return NULL;
-	}
-	bio->bi_opf = opf;
-	bio->bi_iter.bi_sector = off >> SECTOR_SHIFT;
-	bio->bi_queue = &c->ex->be->queue;
-	return bio;
-}
-
 static struct bio *alloc_nodata_bio(struct nbd_conn *c, blk_opf_t opf,
 				    uint64_t off, uint32_t size)
 {
@@ -336,7 +316,7 @@ static int do_read(struct nbd_conn *c, struct nbd_cmd *cmd)
 
 	while (left) {
 		uint32_t size = left > NBD_BIO_BYTES ? NBD_BIO_BYTES : left;
-		struct bio *bio = alloc_data_bio(c, REQ_OP_READ, off, size);
+		struct bio *bio = export_alloc_data_bio(c->ex, REQ_OP_READ, off, size);
 
 		if (!bio) {
 			for (i = 0; i < n; i++)
@@ -451,7 +431,7 @@ static int fill_write(struct nbd_conn *c)
 
 			if (cmd->flags & NBD_CMD_FLAG_FUA)
 				opf |= REQ_FUA;
-			c->wbio = alloc_data_bio(c, opf, c->wnext, size);
+			c->wbio = export_alloc_data_bio(c->ex, opf, c->wnext, size);
 			if (!c->wbio)
 				return stall(c);
 			c->wfill = c->wbio->bi_iter;
