@@ -54,6 +54,15 @@ struct ioloop_work {
 struct ioloop *ioloop_create(unsigned int queue_depth, unsigned int flags,
 			     struct pgalloc *pa);
 
+/*
+ * Let the loop spin for up to @max_us microseconds before it sleeps,
+ * adaptively: the spin grows while events come soon after it would have
+ * slept and drops to nothing while they do not (0 turns it off, the
+ * default).  For loops that serve clients at low queue depth, where a
+ * sleep and wake-up cost more than the wait.  io_uring loops only.
+ */
+void ioloop_set_poll(struct ioloop *loop, unsigned int max_us);
+
 /* Destroy a loop. Nothing may be in flight. */
 void ioloop_destroy(struct ioloop *loop);
 

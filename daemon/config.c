@@ -21,13 +21,13 @@
 
 enum global_key {
 	G_FOREGROUND, G_PIDFILE, G_UNIX, G_TCP, G_FUSE_MOUNT, G_MEMORY,
-	G_THREADS, G_LOG_LEVEL, G_STATS_SOCKET, G_NR
+	G_THREADS, G_POLL_US, G_LOG_LEVEL, G_STATS_SOCKET, G_NR
 };
 
 static const char *const global_keys[G_NR] = {
 	[G_FOREGROUND] = "foreground", [G_PIDFILE] = "pidfile",
 	[G_UNIX] = "unix", [G_TCP] = "tcp", [G_FUSE_MOUNT] = "fuse-mount",
-	[G_MEMORY] = "memory", [G_THREADS] = "threads",
+	[G_MEMORY] = "memory", [G_THREADS] = "threads", [G_POLL_US] = "poll-us",
 	[G_LOG_LEVEL] = "log-level", [G_STATS_SOCKET] = "stats-socket",
 };
 
@@ -212,6 +212,10 @@ static bool global_key(struct parse *p, const char *key, const char *v)
 		if (!parse_uint(v, 1, 1024, &o->threads))
 			fail(p, p->line, "threads takes a number from 1 to 1024, not '%s'", v);
 		break;
+	case G_POLL_US:
+		if (!parse_uint(v, 0, MAX_POLL_US, &o->poll_us))
+			fail(p, p->line, "poll-us takes a number from 0 to %d, not '%s'", MAX_POLL_US, v);
+		break;
 	case G_LOG_LEVEL:
 		l = log_level_parse(v);
 		if (l < 0)
@@ -225,7 +229,7 @@ static bool global_key(struct parse *p, const char *key, const char *v)
 			fail(p, p->line, "out of memory");
 		break;
 	default:
-		fail(p, p->line, "unknown key '%s' in [global] (known: foreground, pidfile, unix, tcp, fuse-mount, memory, threads, log-level, stats-socket)",
+		fail(p, p->line, "unknown key '%s' in [global] (known: foreground, pidfile, unix, tcp, fuse-mount, memory, threads, poll-us, log-level, stats-socket)",
 		     key);
 	}
 	return !p->failed;

@@ -248,6 +248,7 @@ static int start(struct daemon *d, const struct export_limits *lim)
 		return 1;
 	d->srv.reg = &d->reg;
 	d->srv.handshake_timeout = HANDSHAKE_TIMEOUT;
+	d->srv.poll_us = d->o.poll_us;
 	d->srv.budget = d->o.memory;
 	d->stats.reg = &d->reg;
 	d->stats.pages = d->pages;

@@ -22,6 +22,7 @@ struct worker;
 struct nbd_server {
 	struct registry *reg;
 	unsigned int handshake_timeout;	/* seconds */
+	unsigned int poll_us;		/* workers' spin before sleeping */
 	uint64_t budget;		/* the page budget, bytes */
 };
 

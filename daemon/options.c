@@ -22,12 +22,14 @@ enum {
 	LONG_LOG_LEVEL,
 	LONG_STATS_SOCKET,
 	LONG_CHECK_CONFIG,
+	LONG_POLL_US,
 };
 
 void options_init(struct options *o)
 {
 	memset(o, 0, sizeof(*o));
 	o->memory = DEFAULT_MEMORY;
+	o->poll_us = DEFAULT_POLL_US;
 	o->log_level = LOG_INFO;
 }
 
@@ -108,6 +110,9 @@ static void usage(FILE *f)
 "                        (losetup it to get a block device)\n"
 "  -m, --memory SIZE     page budget for I/O buffers (default 64M)\n"
 "  -t, --threads N       worker threads (default: one per CPU)\n"
+"      --poll-us N       a worker spins up to N microseconds for its next\n"
+"                        event before it sleeps, adaptively (default 100;\n"
+"                        0: never)\n"
 "      --log-level LEVEL error, warning, notice, info (default) or debug\n"
 "  -s, --stats-socket PATH  serve counters as JSON on a unix socket\n"
 "                        (contrib/blockd-stat prints them as a table)\n"
@@ -150,6 +155,7 @@ int options_parse_cli(int argc, char **argv, struct options *o,
 		{ "fuse-mount", required_argument, NULL, 'F' },
 		{ "memory", required_argument, NULL, 'm' },
 		{ "threads", required_argument, NULL, 't' },
+		{ "poll-us", required_argument, NULL, LONG_POLL_US },
 		{ "log-level", required_argument, NULL, LONG_LOG_LEVEL },
 		{ "stats-socket", required_argument, NULL, 's' },
 		{ "check-config", no_argument, NULL, LONG_CHECK_CONFIG },
@@ -227,6 +233,19 @@ int options_parse_cli(int argc, char **argv, struct options *o,
 			}
 			o->threads = (unsigned int)n;
 			o->set |= OPT_SET_THREADS;
+			break;
+		}
+		case LONG_POLL_US: {
+			char *end;
+			long n = strtol(optarg, &end, 10);
+
+			if (*end || !*optarg || n < 0 || n > MAX_POLL_US) {
+				fprintf(stderr, "blockd: --poll-us: '%s' is not a number from 0 to %d\n",
+					optarg, MAX_POLL_US);
+				return EXIT_USAGE;
+			}
+			o->poll_us = (unsigned int)n;
+			o->set |= OPT_SET_POLL;
 			break;
 		}
 		case LONG_LOG_LEVEL:
@@ -311,6 +330,8 @@ int options_merge(struct options *out, struct options *file,
 		out->memory = cli->memory;
 	if (cli->set & OPT_SET_THREADS)
 		out->threads = cli->threads;
+	if (cli->set & OPT_SET_POLL)
+		out->poll_us = cli->poll_us;
 	if (cli->set & OPT_SET_LOG_LEVEL)
 		out->log_level = cli->log_level;
 	if (cli->set & OPT_SET_STATS)
@@ -437,6 +458,7 @@ void options_print(const struct options *o, FILE *f)
 		fprintf(f, "threads = %u\n", o->threads);
 	else
 		fprintf(f, "# threads = one per CPU\n");
+	fprintf(f, "poll-us = %u\n", o->poll_us);
 	fprintf(f, "log-level = %s\n", log_level_name(o->log_level));
 	if (o->stats_socket)
 		fprintf(f, "stats-socket = %s\n", o->stats_socket);

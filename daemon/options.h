@@ -10,6 +10,9 @@
 
 #define DEFAULT_CONFIG		SYSCONFDIR "/blockd/blockd.conf"
 #define DEFAULT_MEMORY		(64ull << 20)
+/* Workers spin up to this long before sleeping (see ioloop_set_poll()). */
+#define DEFAULT_POLL_US		100
+#define MAX_POLL_US		10000
 #define DEFAULT_TCP		"127.0.0.1:10809"
 /* Exit status for a bad option or configuration: nothing was started. */
 #define EXIT_USAGE		2
@@ -25,6 +28,7 @@ enum {
 	OPT_SET_THREADS		= 1u << 6,
 	OPT_SET_LOG_LEVEL	= 1u << 7,
 	OPT_SET_STATS		= 1u << 8,
+	OPT_SET_POLL		= 1u << 9,
 };
 
 /* Everything the daemon is told, by the command line and the config file. */
@@ -40,6 +44,7 @@ struct options {
 	char *fuse_mount;		/* FUSE front end: mount point, or NULL */
 	uint64_t memory;
 	unsigned int threads;		/* 0: one per CPU */
+	unsigned int poll_us;		/* workers' spin before sleeping; 0: off */
 	int log_level;			/* LOG_* */
 	char *stats_socket;
 	struct export_spec *exports;

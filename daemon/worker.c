@@ -187,6 +187,7 @@ int workers_start(struct worker **out, unsigned int n,
 			ret = -errno;
 			break;
 		}
+		ioloop_set_poll(w->loop, srv->poll_us);
 		if (i == 0 && !ioloop_has_uring(w->loop)) {
 			int why = ioloop_uring_error(w->loop);
 

@@ -46,6 +46,8 @@ expect 2 'cache takes none or writeback' -- -f --export disk=file:/x,cache=maybe
 expect 2 'given twice' -- -f --export a=memory:,size=1M --export a=memory:,size=1M
 expect 2 'bad size' -- -f --memory 12Q --export a=memory:,size=1M
 expect 2 'not a number' -- -f --threads 0 --export a=memory:,size=1M
+expect 2 'poll-us.*not a number from 0 to 10000' -- -f --poll-us 20000 --export a=memory:,size=1M
+expect 2 'poll-us.*not a number' -- -f --poll-us -1 --export a=memory:,size=1M
 expect 2 'unexpected argument' -- -f --export a=memory:,size=1M extra
 expect 2 "is not error, warning" -- -f --log-level chatty --export a=memory:,size=1M
 expect 2 '/nonexistent/blockd.conf:0: cannot read' -- -f -c /nonexistent/blockd.conf

@@ -46,6 +46,10 @@ bad 2 "threads takes a number" <<END
 [global]
 threads = 0
 END
+bad 2 "poll-us takes a number from 0 to 10000, not 'soon'" <<END
+[global]
+poll-us = soon
+END
 bad 2 "log-level takes" <<END
 [global]
 log-level = chatty

@@ -21,14 +21,20 @@
 #include "helpers.h"
 #include "suites.h"
 
-/* _i: 0 = io_uring (when the kernel allows), 1 = epoll. */
+/*
+ * _i: 0 = io_uring (when the kernel allows), 1 = epoll, 2 = io_uring that
+ * spins before it sleeps (ioloop_set_poll): every event must still arrive,
+ * and timeouts still hold.
+ */
 static struct ioloop *make_loop(int mode, struct pgalloc *pa)
 {
-	struct ioloop *loop = ioloop_create(64, mode ? IOLOOP_NO_URING : 0, pa);
+	struct ioloop *loop = ioloop_create(64, mode == 1 ? IOLOOP_NO_URING : 0, pa);
 
 	ck_assert_ptr_nonnull(loop);
-	if (mode)
+	if (mode == 1)
 		ck_assert(!ioloop_has_uring(loop));
+	if (mode == 2)
+		ioloop_set_poll(loop, 200);
 	return loop;
 }
 
@@ -272,10 +278,10 @@ Suite *ioloop_suite(void)
 	TCase *tc = tcase_create("ioloop");
 
 	tcase_set_timeout(tc, TEST_TIMEOUT);
-	tcase_add_loop_test(tc, test_ioloop_post_order, 0, 2);
-	tcase_add_loop_test(tc, test_ioloop_post_threads, 0, 2);
-	tcase_add_loop_test(tc, test_ioloop_poll_oneshot, 0, 2);
-	tcase_add_loop_test(tc, test_ioloop_timeout, 0, 2);
+	tcase_add_loop_test(tc, test_ioloop_post_order, 0, 3);
+	tcase_add_loop_test(tc, test_ioloop_post_threads, 0, 3);
+	tcase_add_loop_test(tc, test_ioloop_poll_oneshot, 0, 3);
+	tcase_add_loop_test(tc, test_ioloop_timeout, 0, 3);
 	tcase_add_test(tc, test_ioloop_current);
 	tcase_add_test(tc, test_ioloop_env_disables_uring);
 	tcase_add_test(tc, test_ioloop_uring_fixed_read);
