@@ -368,6 +368,13 @@ static bool poll_for_events(struct ioloop *loop, uint64_t start)
 		if (io_uring_cq_ready(&loop->ring) ||
 		    atomic_load_explicit(&loop->posted, memory_order_relaxed))
 			return true;
+		/*
+		 * Never spin in the way of a thread that wants this CPU --
+		 * often the very client we wait for: a spin that held the
+		 * CPU to the end of its time slice stalled 1 MiB reads for
+		 * milliseconds.
+		 */
+		sched_yield();
 	} while (now_ns() - start < loop->poll_ns);
 	return false;
 }
