@@ -375,6 +375,7 @@ static int setup_thread(struct fuse_frontend *fe, struct fuse_thread *t,
 	t->loop = ioloop_create(FUSE_QUEUE_DEPTH, 0, fe->pages);
 	if (!t->loop)
 		return -errno;
+	ioloop_set_poll(t->loop, fe->poll_us);
 	t->src = bio_kmalloc(BLK_GFP_WAIT, 1);
 	if (!t->src)
 		return -ENOMEM;
@@ -395,7 +396,7 @@ static int setup_thread(struct fuse_frontend *fe, struct fuse_thread *t,
 int fuse_frontend_start(struct fuse_frontend **out, const char *mountpoint,
 			struct export **exports, unsigned int nr,
 			struct pgalloc *pages, unsigned int nr_threads,
-			char *err, size_t errlen)
+			unsigned int poll_us, char *err, size_t errlen)
 {
 	char opts[256];
 	char *argv[] = { "blockd", "-o", opts, NULL };
@@ -419,6 +420,7 @@ int fuse_frontend_start(struct fuse_frontend **out, const char *mountpoint,
 	fe->nr_exports = nr;
 	fe->pages = pages;
 	fe->nr_threads = nr_threads;
+	fe->poll_us = poll_us;
 	fe->land = land_pays_off(pages, nr_threads);
 	fe->uid = getuid();
 	fe->gid = getgid();

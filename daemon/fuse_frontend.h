@@ -40,13 +40,14 @@ int fuse_frontend_check_names(struct export **exports, unsigned int nr,
 /*
  * Mount @mountpoint and serve @exports (the caller keeps them referenced
  * until fuse_frontend_stop() returns) on @nr_threads threads, each with
- * its own ioloop whose buffers come from @pages.  0 and *@out, or -errno
+ * its own ioloop whose buffers come from @pages and which spins up to
+ * @poll_us before it sleeps (ioloop_set_poll()).  0 and *@out, or -errno
  * with a message in @err (nothing is left mounted).
  */
 int fuse_frontend_start(struct fuse_frontend **out, const char *mountpoint,
 			struct export **exports, unsigned int nr,
 			struct pgalloc *pages, unsigned int nr_threads,
-			char *err, size_t errlen);
+			unsigned int poll_us, char *err, size_t errlen);
 
 /*
  * A descriptor that becomes readable once the mount has gone away from

@@ -55,6 +55,7 @@ struct fuse_frontend {
 	gid_t gid;
 	struct timespec start_time;	/* every inode's times */
 	unsigned int nr_threads;
+	unsigned int poll_us;
 	struct fuse_thread *threads;
 	int event_fd;			/* written when the session ends */
 	atomic_uint nr_running;		/* threads not yet finished */

@@ -114,7 +114,7 @@ static int start_fuse(struct daemon *d)
 		return 1;
 	}
 	ret = fuse_frontend_start(&d->fe, d->o.fuse_mount, d->fuse_ex, d->nr_fuse_ex,
-				  d->pages, d->nr_workers, err, sizeof(err));
+				  d->pages, d->nr_workers, d->o.poll_us, err, sizeof(err));
 	if (ret) {
 		log_err("--fuse-mount: %s", err);
 		d->fe = NULL;
