@@ -9,6 +9,7 @@
 #   bench/rbd.sh [BUILD_DIR]       (default: build)
 #   env: RUNTIME=seconds per row (5), SIZE=image size (512M),
 #        ROUNDS=times each row is run per client, interleaved (3)
+#        BLOCKD_ARGS=extra blockd options (e.g. --poll-us 0)
 #
 # Rows: 4k randread QD32, 4k randwrite QD32, 1M sequential read and write
 # QD8 (rbd bench: as many threads).  librbd's cache is off for every
@@ -90,7 +91,7 @@ for r in "${rows[@]}"; do
 	{
 		kill -0 "$ceph_osd_pid" 2>/dev/null || { echo "bench/rbd.sh: the OSD died" >&2; ceph_logs >&2; exit 1; }
 		echo "# round $round, $name: blockd" >&2
-		"$blockd" -f --memory 256M --unix "$sock" \
+		"$blockd" -f --memory 256M ${BLOCKD_ARGS:-} --unix "$sock" \
 			--export "d=rbd:rbd/bench,conf=$CEPH_CONF" >"$tmp/blockd.log" 2>&1 &
 		bpid=$!
 		track_pid "$bpid"
