@@ -398,3 +398,16 @@ int backend_thread_create(pthread_t *thread, void *(*fn)(void *), void *arg,
 	pthread_setname_np(*thread, name);
 	return 0;
 }
+
+void backend_end(struct request *rq, struct backend_extents_req *ext,
+		 int status)
+{
+	if (rq) {
+		blk_end_request(rq, status);
+		return;
+	}
+	ext->status = status;
+	if (status)
+		ext->nr = 0;
+	ext->done(ext);
+}

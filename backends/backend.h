@@ -173,6 +173,13 @@ void backend_close(struct backend *be);
 void backend_extents(struct backend *be, struct backend_extents_req *req);
 
 /*
+ * End what a backend command carried: request @rq with @status, or, when
+ * @rq is NULL, extents query @ext (which reports nothing on error).
+ */
+void backend_end(struct request *rq, struct backend_extents_req *ext,
+		 int status);
+
+/*
  * For open(): set up be->queue with @lim (NULL: defaults) so that its
  * queue_rq calls be->ops->queue_rq.  0 or -errno.
  */

@@ -260,14 +260,7 @@ static void cmd_end(struct nbd_cmd *cmd)
 	/* Free first: the end may submit more, and want a command. */
 	mempool_free(cmd, &dev->cmd_pool);
 	atomic_fetch_sub(&dev->nr_cmds, 1);
-	if (rq) {
-		blk_end_request(rq, status);
-		return;
-	}
-	ext->status = status;
-	if (status)
-		ext->nr = 0;
-	ext->done(ext);
+	backend_end(rq, ext, status);
 }
 
 static void cmd_end_work(struct ioloop_work *w)
