@@ -12,7 +12,8 @@
 #
 #   bench/fuse.sh [BUILD_DIR]        (default: build; needs root)
 #   env: RUNTIME=seconds per row (3), SIZE=backing file size (1G),
-#        BENCH_DIR=where the file and mounts go (a temp dir)
+#        BENCH_DIR=where the file and mounts go (a temp dir),
+#        BLOCKD_ARGS=extra blockd options (e.g. --poll-us 0)
 #
 # Rows: 4k randread QD1 and QD32, 4k randwrite QD32, 1M sequential read
 # and write QD8: IOPS for 4k rows, MiB/s for 1M rows, and blockd's ratio
@@ -118,7 +119,8 @@ fuse_target() {
 }
 
 mkdir -p "$dir/b" "$dir/n"
-"$blockd" -f --memory 256M --fuse-mount "$dir/b" \
+# shellcheck disable=SC2086
+"$blockd" -f --memory 256M ${BLOCKD_ARGS:-} --fuse-mount "$dir/b" \
 	--export "disk=file:$img,cache=writeback" >"$dir/blockd.log" 2>&1 &
 pids+=($!)
 mounts+=("$dir/b")

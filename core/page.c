@@ -1,9 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The page allocator.  Each arena is one mmap'd region tracked by a bitmap
- * (a set bit is an allocated page).  Single pages come from the first free
- * bit after a moving hint, so a steady alloc/free pattern stays O(1);
- * contiguous runs are found by a first-fit scan, word by word.
+ * (a set bit is an allocated page).  Single pages are the lowest free ones
+ * (address-ordered first fit), found from a hint below which every word is
+ * full, so a steady alloc/free pattern stays O(1).  Lowest-first keeps the
+ * pages in use packed into as few as the load needs, which stay in the CPU
+ * caches: a moving hint instead walks through the whole budget and every
+ * page it hands out is cold (a 1 MiB FUSE write landing in cold pages cost
+ * a quarter of its CPU time).  Contiguous runs are found by a first-fit
+ * scan, word by word.
  *
  * Like the kernel's per-cpu page lists, each thread keeps a small cache of
  * free pages (a pcp), refilled from and flushed to the arenas in batches,
@@ -40,7 +45,7 @@ struct arena {
 	char *base;
 	size_t nr_pages;
 	size_t nr_free;
-	size_t hint;		/* word to start the next single-page search */
+	size_t hint;		/* every word below it is full */
 	uint64_t *bitmap;
 };
 
@@ -159,14 +164,13 @@ static long arena_find_run(struct arena *a, size_t n)
 }
 
 
-/* Take up to @nr single pages from @a. Caller holds the lock. */
+/* Take up to @nr of the lowest free pages of @a. Caller holds the lock. */
 static unsigned int arena_take(struct arena *a, unsigned int nr, void **pages)
 {
-	size_t words = bitmap_words(a->nr_pages), w = a->hint, scanned;
+	size_t words = bitmap_words(a->nr_pages), w;
 	unsigned int got = 0;
 
-	for (scanned = 0; got < nr && a->nr_free && scanned <= words;
-	     scanned++, w = (w + 1) % words) {
+	for (w = a->hint; got < nr && a->nr_free && w < words; w++) {
 		uint64_t free_bits = ~a->bitmap[w];
 
 		while (free_bits && got < nr) {
@@ -181,6 +185,7 @@ static unsigned int arena_take(struct arena *a, unsigned int nr, void **pages)
 		if (got == nr)
 			break;
 	}
+	/* Words passed are full; the one we stopped in may not be. */
 	a->hint = w;
 	return got;
 }
@@ -230,8 +235,8 @@ static void put_pages(struct pgalloc *pa, unsigned int nr, void *const *pages)
 		bit = (size_t)((char *)pages[i] - a->base) / PAGE_SIZE;
 		bitmap_clear_range(a->bitmap, bit, 1);
 		a->nr_free++;
-		/* Reuse the most recently freed (cache-warm) page next. */
-		a->hint = bit / BITS_PER_WORD;
+		if (bit / BITS_PER_WORD < a->hint)
+			a->hint = bit / BITS_PER_WORD;
 	}
 	pa->free_pages += nr;
 	if (atomic_load(&pa->waiters))
@@ -560,6 +565,8 @@ void page_free_contig(struct pgalloc *pa, void *addr, unsigned int nr_pages)
 	pthread_mutex_lock(&pa->lock);
 	bitmap_clear_range(a->bitmap, first, nr_pages);
 	a->nr_free += nr_pages;
+	if (first / BITS_PER_WORD < a->hint)
+		a->hint = first / BITS_PER_WORD;
 	pa->free_pages += nr_pages;
 	pa->frees += nr_pages;
 	if (atomic_load(&pa->waiters))

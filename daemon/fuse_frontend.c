@@ -4,7 +4,8 @@
  * ioloop and reads requests from the (non-blocking) /dev/fuse descriptor
  * when the loop says it is readable; a request is started on the thread
  * that read it and its disk I/O completes and is answered there, as NBD
- * connections are on their worker.
+ * connections are on their worker.  Writes are the exception: thread 0
+ * submits and answers them all (see submit_data() in fuse_fs.c).
  */
 #include <config.h>
 
@@ -235,6 +236,17 @@ static int receive_landing(struct fuse_thread *t)
 }
 #endif
 
+void fuse_fs_unland(struct fuse_thread *t, const char *data)
+{
+	char *dst = (char *)data;
+	uint32_t done;
+
+	for (done = 0; done < t->landed; done += PAGE_SIZE)
+		memcpy(dst + done, t->land[done / PAGE_SIZE],
+		       t->landed - done < PAGE_SIZE ? t->landed - done : PAGE_SIZE);
+	t->landed = 0;
+}
+
 static int receive(struct fuse_thread *t)
 {
 #ifdef FUSE_BUF_BYTES
@@ -277,6 +289,24 @@ static bool read_requests(struct fuse_thread *t)
 	return true;
 }
 
+/*
+ * Whether @t may finish.  Thread 0 submits the other threads' writes, so
+ * it stays until none of them can hand it another one.
+ */
+static bool thread_done(struct fuse_thread *t)
+{
+	if (!t->stop || t->has_pending || t->nr_inflight || t->poll_armed ||
+	    t->cancel_armed)
+		return false;
+	if (!t->quiesced) {
+		/* Nothing to read, retry or complete here: nothing more is handed on. */
+		t->quiesced = true;
+		atomic_fetch_sub(&t->fe->nr_producing, 1);
+	}
+	return t->idx || (!atomic_load(&t->fe->nr_producing) &&
+			  !atomic_load(&t->handoffs));
+}
+
 static void *thread_main(void *arg)
 {
 	struct fuse_thread *t = arg;
@@ -284,8 +314,7 @@ static void *thread_main(void *arg)
 
 	current_thread = t;
 	ioloop_set_current(t->loop);
-	while (!t->stop || t->nr_inflight || t->has_pending || t->poll_armed ||
-	       t->cancel_armed) {
+	while (!thread_done(t)) {
 		bool more = false;
 		int timeout = -1;
 
@@ -337,6 +366,7 @@ static void free_frontend(struct fuse_frontend *fe)
 	}
 	if (fe->event_fd >= 0)
 		close(fe->event_fd);
+	pthread_mutex_destroy(&fe->rmw_lock);
 	free(fe->mountpoint);
 	free(fe);
 }
@@ -412,6 +442,7 @@ int fuse_frontend_start(struct fuse_frontend **out, const char *mountpoint,
 	if (!fe)
 		goto nomem;
 	fe->event_fd = -1;
+	pthread_mutex_init(&fe->rmw_lock, NULL);
 	fe->mountpoint = strdup(mountpoint);
 	fe->threads = calloc(nr_threads, sizeof(*fe->threads));
 	if (!fe->mountpoint || !fe->threads)
@@ -463,6 +494,7 @@ int fuse_frontend_start(struct fuse_frontend **out, const char *mountpoint,
 		snprintf(err, errlen, "cannot make /dev/fuse non-blocking: %s", strerror(errno));
 		goto fail;
 	}
+	atomic_store(&fe->nr_producing, nr_threads);
 	for (i = 0; i < nr_threads; i++) {
 		struct fuse_thread *t = &fe->threads[i];
 
@@ -470,6 +502,8 @@ int fuse_frontend_start(struct fuse_frontend **out, const char *mountpoint,
 		ret = -pthread_create(&t->thread, NULL, thread_main, t);
 		if (ret) {
 			atomic_fetch_sub(&fe->nr_running, 1);
+			/* Those never started hand nothing on. */
+			atomic_fetch_sub(&fe->nr_producing, nr_threads - i);
 			snprintf(err, errlen, "cannot start FUSE thread: %s", strerror(-ret));
 			fe->nr_threads = i;
 			fuse_frontend_stop(fe);

@@ -59,6 +59,9 @@ struct fuse_frontend {
 	struct fuse_thread *threads;
 	int event_fd;			/* written when the session ends */
 	atomic_uint nr_running;		/* threads not yet finished */
+	atomic_uint nr_producing;	/* threads that may still hand writes on */
+	pthread_mutex_t rmw_lock;	/* guards rmw_head */
+	struct fuse_io *rmw_head;	/* read-modify-writes in flight or waiting, oldest first */
 	atomic_bool ended;		/* the kernel ended the session */
 	bool mounted;
 	bool land;			/* threads read WRITE payloads into pages */
@@ -80,6 +83,8 @@ struct fuse_thread {
 	bool has_pending;
 	struct fuse_pending pending;
 	unsigned int nr_inflight;	/* requests started, not yet answered */
+	atomic_uint handoffs;		/* thread 0: writes posted to it, not yet started */
+	bool quiesced;			/* stopped, nothing parked: hands nothing on */
 	/*
 	 * Pages from fe->pages that the next request is read into past its
 	 * WRITE header, so a payload lands where its bio will take it.
@@ -96,6 +101,12 @@ extern const struct fuse_lowlevel_ops fuse_fs_ops;
 struct fuse_thread *fuse_current_thread(void);
 
 /* Retry the thread's pending request; true if it was started (or failed). */
+/*
+ * Copy the WRITE payload that landed in @t's landing pages to @data, where
+ * libfuse said it is, so the request can be served from the buffer.
+ */
+void fuse_fs_unland(struct fuse_thread *t, const char *data);
+
 bool fuse_fs_retry_pending(struct fuse_thread *t);
 
 /* Per-request state size, for fuse_frontend_front_pad(). */
