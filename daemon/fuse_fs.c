@@ -29,6 +29,7 @@
 #include "core/page.h"
 #include "core/request.h"
 #include "daemon/fuse_fs.h"
+#include "daemon/stats.h"
 
 /* Data-less requests (zeroing, punching holes) are split at this size. */
 #define NODATA_BIO_BYTES	(256u << 20)
@@ -63,6 +64,10 @@ struct fuse_io {
 	/* The edge reads (FIO_RMW_READ): */
 	struct fuse_io *wio;		/* the write they are for */
 	bool head, tail;		/* data[0] is the first block, data[last] the last */
+	/* Counted in the export's stats (not the edge reads, part of their write). */
+	struct export_stats *st;
+	enum stats_op sop;
+	uint64_t sbytes, t0;
 };
 
 /* lseek(SEEK_DATA / SEEK_HOLE): extents queries until one answers it. */
@@ -313,6 +318,8 @@ static void io_endio(struct bio *parent)
 	} else if (io->rmw) {
 		rmw_unlock(io);
 	}
+	if (io->st)
+		stats_end(io->st, io->sop, io->sbytes, err, io->t0);
 	if (io->op == FIO_RMW_READ) {
 		/* Answered with the write. */
 	} else if (err) {
@@ -382,6 +389,17 @@ static struct fuse_io *alloc_io(struct fuse_thread *t, struct export *ex,
 	io->op = op;
 	parent->bi_end_io = io_endio;
 	return io;
+}
+
+/* The request has started: the stats socket counts it from here. */
+static void io_account(struct fuse_io *io, struct export *ex, enum stats_op op,
+		       uint64_t bytes)
+{
+	io->st = &ex->stats;
+	io->sop = op;
+	io->sbytes = bytes;
+	io->t0 = stats_now();
+	stats_start(io->st);
 }
 
 static void free_io(struct fuse_io *io, struct bio *parent)
@@ -500,6 +518,7 @@ static int start_read(struct fuse_thread *t, fuse_req_t req, struct export *ex,
 	}
 	io->len = len;
 	io->skip = (uint32_t)(off - start);
+	io_account(io, ex, STATS_READ, len);
 	submit_data(io, parent);
 	return 0;
 }
@@ -542,6 +561,7 @@ static int start_landed_write(struct fuse_thread *t, fuse_req_t req,
 	t->nr_land -= nr;
 	memmove(t->land, t->land + nr, t->nr_land * sizeof(t->land[0]));
 	t->landed = 0;
+	io_account(io, ex, STATS_WRITE, len);
 	submit_data(io, parent);
 	return 0;
 wait:
@@ -733,6 +753,7 @@ static int start_rmw(struct fuse_thread *t, fuse_req_t req, struct export *ex,
 	rio->parent = rparent;
 	rio->skip = (uint32_t)(off - start);
 	rio->len = (uint32_t)(off + len - start);
+	io_account(io, ex, STATS_WRITE, len);
 	if (rmw_lock(t->fe, io)) {
 		submit_now(rio, rparent);
 	} else {
@@ -775,6 +796,7 @@ static int start_write(struct fuse_thread *t, fuse_req_t req, struct export *ex,
 
 		bio_copy_data_iter(io->data[i], &dst_iter, t->src, &src_iter);
 	}
+	io_account(io, ex, STATS_WRITE, len);
 	submit_data(io, parent);
 	return 0;
 }
@@ -867,6 +889,8 @@ static void start_nodata(fuse_req_t req, struct export *ex, blk_opf_t opf,
 	}
 	parent = (struct bio *)((char *)io + ex->bs.front_pad);
 	t->nr_inflight++;
+	io_account(io, ex, opf == REQ_OP_FLUSH ? STATS_FLUSH :
+		   opf == REQ_OP_DISCARD ? STATS_TRIM : STATS_WRITE_ZEROES, len);
 	do {
 		uint32_t n = len > NODATA_BIO_BYTES ? NODATA_BIO_BYTES : (uint32_t)len;
 		struct bio *bio = bio_alloc_bioset(BLK_GFP_NOWAIT, 0, &ex->bs);

@@ -18,7 +18,7 @@ mnt=$tmp/mnt
 sock=$tmp/s.sock
 truncate -s 64M "$tmp/disk.img"
 if ! start_fuse "$tmp/log" "$mnt" --memory 16M --unix "$sock" \
-	--export "disk=file:$tmp/disk.img" --export ro=memory:,size=8M,readonly \
+	--stats-socket "$tmp/stats.sock" --export "disk=file:$tmp/disk.img" --export ro=memory:,size=8M,readonly \
 	--export mem=memory:,size=32M; then
 	not_ok "daemon did not start: $(cat "$tmp/log")"
 	finish
@@ -146,6 +146,30 @@ fallocate -p -o 1000 -l 1M "$mnt/disk" 2>/dev/null && not_ok "unaligned punch ac
 	ok "unaligned fallocate refused"
 fallocate -p -o 0 -l 1M "$mnt/ro" 2>/dev/null && not_ok "punch on read-only export" ||
 	ok "fallocate on a read-only export refused"
+
+# FUSE I/O is counted in the stats socket like NBD I/O.
+disk_stats() {
+	read_stats "$tmp/stats.sock" >"$tmp/stats.json" && python3 - "$tmp/stats.json" <<'PY'
+import json, sys
+d = {x["name"]: x for x in json.load(open(sys.argv[1]))["exports"]}["disk"]
+o = d["ops"]
+print(o["read"]["bytes"], o["write"]["bytes"], o["write"]["ops"], o["flush"]["ops"],
+      o["write_zeroes"]["ops"], d["errors"], d["in_flight"])
+PY
+}
+before=$(disk_stats)
+dd if="$mnt/disk" of=/dev/null bs=1M count=2 status=none
+dd if="$tmp/a" of="$mnt/disk" bs=1M count=1 seek=8 conv=notrunc,fsync status=none
+dd if="$tmp/u" of="$mnt/disk" bs=100 count=1 seek=1 conv=notrunc status=none
+fallocate -z -o 4M -l 1M "$mnt/disk"
+after=$(disk_stats)
+read -r r0 w0 wo0 f0 z0 e0 _ <<<"$before"
+read -r r1 w1 wo1 f1 z1 e1 i1 <<<"$after"
+[ $((r1 - r0)) -eq $((2 << 20)) ] && [ $((w1 - w0)) -eq $(((1 << 20) + 100)) ] &&
+	[ $((wo1 - wo0)) -ge 2 ] && [ $((f1 - f0)) -ge 1 ] && [ $((z1 - z0)) -ge 1 ] &&
+	[ "$e1" = "$e0" ] && [ "$i1" = 0 ] &&
+	ok "FUSE reads, writes (also unaligned), fsync and zeroing are counted in the stats" ||
+	not_ok "stats before '$before' after '$after'"
 
 # Unmounted from outside: FUSE stops, NBD goes on.
 fusermount3 -u "$mnt"

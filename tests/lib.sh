@@ -26,4 +26,15 @@ pass=0 fail=0
 ok() { echo "ok: $*"; pass=$((pass + 1)); }
 not_ok() { echo "FAIL: $*"; fail=$((fail + 1)); }
 # finish: print the plain summary line and exit with the verdict.
+# The JSON document served on the stats socket $1.
+read_stats() {
+	python3 -c 'import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+while True:
+    c = s.recv(65536)
+    if not c:
+        break
+    sys.stdout.buffer.write(c)' "$1"
+}
 finish() { echo "$pass passed, $fail failed"; [ "$fail" -eq 0 ]; }

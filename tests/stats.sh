@@ -21,17 +21,9 @@ nbdcopy "$tmp/in" "nbd+unix:///disk?socket=$tmp/s.sock" &&
 	cmp -n $((8 << 20)) "$tmp/in" "$tmp/out" && ok "nbdcopy in and out" ||
 	not_ok "nbdcopy failed"
 
-if python3 - "$tmp/stats.sock" <<'PY'
-import json, socket, sys
-s = socket.socket(socket.AF_UNIX)
-s.connect(sys.argv[1])
-data = b""
-while True:
-    c = s.recv(65536)
-    if not c:
-        break
-    data += c
-d = json.loads(data)
+if read_stats "$tmp/stats.sock" >"$tmp/stats.json" && python3 - "$tmp/stats.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
 e = {x["name"]: x for x in d["exports"]}
 disk, idle = e["disk"], e["idle"]
 w, r = disk["ops"]["write"], disk["ops"]["read"]
