@@ -3,19 +3,30 @@
 # against fio's io_uring engine on the same file, in the same run, with the
 # sync engine beside it.  Prints a table of ratios to fio.  Not a test.
 #
-#   bench/backend.sh [-s SIZE] [-t SECONDS] [-d DIR]   (from a build tree)
+#   bench/backend.sh [-s SIZE] [-t SECONDS] [-r ROUNDS] [-d DIR]   (from a build tree)
 #
 # The file lives on DIR (default: a directory on the root filesystem, not
 # tmpfs, so cache=none means O_DIRECT to a real disk).
+#
+# Method: a virtual disk's rate drifts by +-25% from one run to the next,
+# so one fio run against one blockd run compares the disk with itself.
+# Each row is measured in ROUNDS rounds; a round runs fio, the io_uring
+# engine and the sync engine back to back on the same file (the order
+# rotates from round to round, so no engine always goes first), and
+# yields one ratio per engine against that round's fio.  The table shows
+# the median over the rounds of each engine's IOPS and of its per-round
+# ratios, and every round's io_uring ratio, so a spread stays visible.
+# Every row is measured the same way, and fio runs with its defaults.
 set -euo pipefail
 
-size=1G seconds=5 dir=
-while getopts "s:t:d:" o; do
+size=1G seconds=3 rounds=3 dir=
+while getopts "s:t:r:d:" o; do
 	case $o in
 	s) size=$OPTARG ;;
 	t) seconds=$OPTARG ;;
+	r) rounds=$OPTARG ;;
 	d) dir=$OPTARG ;;
-	*) echo "usage: $0 [-s SIZE] [-t SECONDS] [-d DIR]" >&2; exit 2 ;;
+	*) echo "usage: $0 [-s SIZE] [-t SECONDS] [-r ROUNDS] [-d DIR]" >&2; exit 2 ;;
 	esac
 done
 here=$(cd "$(dirname "$0")" && pwd)
@@ -53,21 +64,50 @@ blockd_run() {
 	sed -E 's/.*iops=([0-9.]+) mibps=([0-9.]+) lat_mean_us=([0-9.]+) lat_p99_us=([0-9.]+).*/\1 \2 \3 \4/'
 }
 
-printf '| %-22s | %-9s | %10s | %10s | %10s | %7s | %10s | %7s |\n' \
-	row cache "fio IOPS" "uring IOPS" "uring MiB/s" "uring/fio" "sync IOPS" "sync/fio"
-printf '|%s|\n' "------------------------|-----------|------------|------------|-------------|-----------|------------|----------"
+# median N1 N2 ... -> the middle value (the mean of the two middle ones)
+median() {
+	printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 }
+		END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# one ENGINE RW BS DEPTH CACHE DIRECT -> "iops mibps"
+one() {
+	local f_out
+	case $1 in
+	fio) f_out=$(fio_run "$2" "$3" "$4" "$6") ;;
+	*) f_out=$(blockd_run "$2" "$3" "$4" "$5" "$1") ;;
+	esac
+	echo "${f_out% * *}"
+}
+
+printf '| %-22s | %-9s | %10s | %10s | %11s | %9s | %-14s | %10s | %8s |\n' \
+	row cache "fio IOPS" "uring IOPS" "uring MiB/s" "uring/fio" "uring/fio each" \
+	"sync IOPS" "sync/fio"
+printf '|%s|\n' "------------------------|-----------|------------|------------|-------------|-----------|----------------|------------|----------"
+engines=(fio uring sync)
 for cache in none writeback; do
 	direct=$([ $cache = none ] && echo 1 || echo 0)
 	for row in "randread 4096 1" "randread 4096 32" "randwrite 4096 32" "read 1048576 8" "write 1048576 8"; do
 		set -- $row
-		read -r f_iops f_mib _ _ < <(fio_run "$1" "$2" "$3" "$direct")
-		read -r u_iops u_mib _ _ < <(blockd_run "$1" "$2" "$3" "$cache" uring)
-		read -r s_iops s_mib _ _ < <(blockd_run "$1" "$2" "$3" "$cache" sync)
+		f_all=() u_all=() s_all=() ur=() sr=() u_mibs=()
+		for ((r = 0; r < rounds; r++)); do
+			declare -A iops=() mib=()
+			for ((k = 0; k < 3; k++)); do
+				e=${engines[(k + r) % 3]}
+				read -r iops[$e] mib[$e] < <(one "$e" "$1" "$2" "$3" "$cache" "$direct")
+			done
+			f_all+=("${iops[fio]}") u_all+=("${iops[uring]}") s_all+=("${iops[sync]}")
+			u_mibs+=("${mib[uring]}")
+			ur+=("$(echo "100 * ${iops[uring]} / ${iops[fio]}" | bc -l)")
+			sr+=("$(echo "100 * ${iops[sync]} / ${iops[fio]}" | bc -l)")
+		done
+		each=$(printf '%.0f ' "${ur[@]}")
 		label="$1 $(( $2 / 1024 ))k QD$3"
-		printf '| %-22s | %-9s | %10.0f | %10.0f | %11.1f | %8.0f%% | %10.0f | %6.0f%% |\n' \
-			"$label" "$cache" "$f_iops" "$u_iops" "$u_mib" \
-			"$(echo "100 * $u_iops / $f_iops" | bc -l)" "$s_iops" \
-			"$(echo "100 * $s_iops / $f_iops" | bc -l)"
+		printf '| %-22s | %-9s | %10.0f | %10.0f | %11.1f | %8.0f%% | %-14s | %10.0f | %7.0f%% |\n' \
+			"$label" "$cache" "$(median "${f_all[@]}")" "$(median "${u_all[@]}")" \
+			"$(median "${u_mibs[@]}")" "$(median "${ur[@]}")" "${each% }" \
+			"$(median "${s_all[@]}")" "$(median "${sr[@]}")"
 	done
 done
-echo "(fio: ioengine=io_uring, direct=1 for cache=none; same file, same run; ${seconds}s per cell)"
+echo "(fio: ioengine=io_uring, direct=1 for cache=none; same file, same run; ${seconds}s per cell;"
+echo " medians of $rounds rounds, each round fio, io_uring and sync back to back in rotating order)"

@@ -22,6 +22,15 @@
 
 #define MAX_FIXED_FILES	64
 #define MAX_BATCH	64
+/*
+ * SQEs prepared while a batch of completions runs go to the kernel once
+ * this many are ready, not only after the whole batch: completions come
+ * in bursts of up to the queue depth, and a disk left idle until the last
+ * callback of a burst had run did 10-15% fewer 4 KiB O_DIRECT reads at
+ * QD32 than fio, which submits each I/O at once.  A few per
+ * io_uring_enter still amortise the syscall.
+ */
+#define SUBMIT_BATCH	4
 
 struct ioloop {
 	bool uring;
@@ -445,6 +454,8 @@ static int run_uring(struct ioloop *loop, int timeout_ms)
 				if (done[i].op != &loop->wake_op)
 					total++;
 			}
+			if (io_uring_sq_ready(&loop->ring) >= SUBMIT_BATCH)
+				io_uring_submit(&loop->ring);
 		}
 		if (n < MAX_BATCH)
 			break;
