@@ -22,6 +22,11 @@
 
 #define MAX_FIXED_FILES	64
 #define MAX_BATCH	64
+/*
+ * The spin is for loops that see one event at a time (a QD1 client): the
+ * average events per wait cycle, in eighths, above which it is skipped.
+ */
+#define POLL_BATCH_MAX	(2 * 8 + 4)
 
 struct ioloop {
 	bool uring;
@@ -45,6 +50,8 @@ struct ioloop {
 	/* Adaptive polling before a blocking wait (IOLOOP_POLL). */
 	uint64_t poll_max_ns;
 	uint64_t poll_ns;
+	unsigned int cycle_events;	/* run since the loop last found nothing */
+	unsigned int batch_avg;		/* events per cycle, moving average, x8 */
 };
 
 static __thread struct ioloop *current_loop;
@@ -380,6 +387,19 @@ static bool poll_for_events(struct ioloop *loop, uint64_t start)
 }
 
 /*
+ * A cycle ends when the loop finds nothing to do.  When cycles carry
+ * batches -- a deep queue, large transfers -- one sleep is paid for many
+ * events, while a spin would fill every gap between batches with CPU
+ * time: then the loop sleeps at once.
+ */
+static bool poll_worth_it(struct ioloop *loop)
+{
+	loop->batch_avg = (loop->batch_avg * 7 + loop->cycle_events * 8) / 8;
+	loop->cycle_events = 0;
+	return loop->batch_avg <= POLL_BATCH_MAX;
+}
+
+/*
  * Grow the spin while waits are short, drop it when they are long, so an
  * idle loop sleeps at once and burns nothing.
  */
@@ -406,10 +426,16 @@ static int run_uring(struct ioloop *loop, int timeout_ms)
 	uint64_t start = 0;
 
 	if (timeout_ms && loop->poll_max_ns) {
-		start = now_ns();
-		if (loop->poll_ns && poll_for_events(loop, start)) {
+		/* What completes inline on submission is no reason to wait. */
+		io_uring_submit(&loop->ring);
+		if (io_uring_cq_ready(&loop->ring)) {
 			timeout_ms = 0;
-			start = 0;	/* caught awake: keep the spin as it is */
+		} else if (poll_worth_it(loop)) {
+			start = now_ns();
+			if (loop->poll_ns && poll_for_events(loop, start)) {
+				timeout_ms = 0;
+				start = 0;	/* caught awake: keep the spin as it is */
+			}
 		}
 	}
 	if (timeout_ms < 0) {
@@ -444,6 +470,7 @@ static int run_uring(struct ioloop *loop, int timeout_ms)
 				done[i].op->cb(done[i].op, done[i].res, done[i].flags);
 				if (done[i].op != &loop->wake_op)
 					total++;
+				loop->cycle_events++;
 			}
 		}
 		if (n < MAX_BATCH)
@@ -472,7 +499,7 @@ static int run_epoll(struct ioloop *loop, int timeout_ms)
 
 int ioloop_run_once(struct ioloop *loop, int timeout_ms)
 {
-	int n;
+	int n, p;
 
 	/* Work already posted must not wait for a wake-up that has happened. */
 	if (atomic_load_explicit(&loop->posted, memory_order_relaxed))
@@ -480,7 +507,9 @@ int ioloop_run_once(struct ioloop *loop, int timeout_ms)
 	n = loop->uring ? run_uring(loop, timeout_ms) : run_epoll(loop, timeout_ms);
 	if (n < 0)
 		return n;
-	return n + run_posted(loop);
+	p = run_posted(loop);
+	loop->cycle_events += (unsigned int)p;
+	return n + p;
 }
 
 void ioloop_run_until(struct ioloop *loop, const volatile bool *done)
