@@ -27,6 +27,8 @@
  * average events per wait cycle, in eighths, above which it is skipped.
  */
 #define POLL_BATCH_MAX	(2 * 8 + 4)
+/* A spinning loop sleeps once in this many cycles to see what a sleep gathers. */
+#define POLL_PROBE_EVERY	256
 
 struct ioloop {
 	bool uring;
@@ -52,6 +54,8 @@ struct ioloop {
 	uint64_t poll_ns;
 	unsigned int cycle_events;	/* run since the loop last found nothing */
 	unsigned int batch_avg;		/* events per cycle, moving average, x8 */
+	unsigned int nr_cycles;
+	bool cycle_slept;		/* the cycle began with a sleep, not a spin */
 };
 
 static __thread struct ioloop *current_loop;
@@ -390,13 +394,19 @@ static bool poll_for_events(struct ioloop *loop, uint64_t start)
  * A cycle ends when the loop finds nothing to do.  When cycles carry
  * batches -- a deep queue, large transfers -- one sleep is paid for many
  * events, while a spin would fill every gap between batches with CPU
- * time: then the loop sleeps at once.
+ * time: then the loop sleeps at once.  Only cycles that began with a
+ * sleep count: a spin catches each event alone, so a deep queue served
+ * by a spinning loop looks like a QD1 client.  So a spinning loop sleeps
+ * now and then to see the batch a sleep would gather.
  */
 static bool poll_worth_it(struct ioloop *loop)
 {
-	loop->batch_avg = (loop->batch_avg * 7 + loop->cycle_events * 8) / 8;
+	if (loop->cycle_slept)
+		loop->batch_avg = (loop->batch_avg * 3 + loop->cycle_events * 8) / 4;
 	loop->cycle_events = 0;
-	return loop->batch_avg <= POLL_BATCH_MAX;
+	if (loop->batch_avg > POLL_BATCH_MAX)
+		return false;
+	return ++loop->nr_cycles % POLL_PROBE_EVERY != 0;
 }
 
 /*
@@ -436,6 +446,9 @@ static int run_uring(struct ioloop *loop, int timeout_ms)
 				timeout_ms = 0;
 				start = 0;	/* caught awake: keep the spin as it is */
 			}
+			loop->cycle_slept = timeout_ms != 0;
+		} else {
+			loop->cycle_slept = true;
 		}
 	}
 	if (timeout_ms < 0) {
