@@ -6,7 +6,10 @@
 #
 #   bench/nbd.sh [BUILD_DIR]        (default: build)
 #   env: RUNTIME=seconds per row (5), SIZE=backing file size (1G),
-#        BENCH_DIR=where the file and sockets go (a temp dir)
+#        BENCH_DIR=where the file and sockets go (a temp dir),
+#        ROWS=which rows (all: "rr1 rr32 rw32 sr sw"),
+#        SERVERS=which peers besides blockd (all: "nbdkit qemu-nbd nbd-server"),
+#        BLOCKD_ARGS=extra blockd options (e.g. --poll-us 0)
 #
 # Rows: 4k randread QD1 and QD32, 4k randwrite QD32, 1M sequential read
 # and write QD8.  For each: IOPS, MiB/s, server CPU per I/O (the server
@@ -18,6 +21,8 @@ top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${1:-$top/build}
 blockd=$build/daemon/blockd
 runtime=${RUNTIME:-5}
+want_rows=" ${ROWS:-rr1 rr32 rw32 sr sw} "
+want_servers=" blockd ${SERVERS:-nbdkit qemu-nbd nbd-server} "
 size=${SIZE:-1G}
 dir=${BENCH_DIR:-$(mktemp -d /tmp/blockd-bench.XXXXXX)}
 img=$dir/nbd-bench.img
@@ -100,13 +105,16 @@ print(json.dumps({"server": sys.argv[2], "row": sys.argv[3], "iops": rw["iops"],
 PY
 }
 
+# want KEY: the row is in ROWS.
+want() { [[ $want_rows == *" $1 "* ]]; }
+
 rows() {
 	local server=$1 pid=$2 sock=$3
-	row "$server" "$pid" "$sock" "4k randread QD1" --rw=randread --bs=4k --iodepth=1
-	row "$server" "$pid" "$sock" "4k randread QD32" --rw=randread --bs=4k --iodepth=32
-	row "$server" "$pid" "$sock" "4k randwrite QD32" --rw=randwrite --bs=4k --iodepth=32
-	row "$server" "$pid" "$sock" "1M seq read QD8" --rw=read --bs=1M --iodepth=8
-	row "$server" "$pid" "$sock" "1M seq write QD8" --rw=write --bs=1M --iodepth=8
+	! want rr1 || row "$server" "$pid" "$sock" "4k randread QD1" --rw=randread --bs=4k --iodepth=1
+	! want rr32 || row "$server" "$pid" "$sock" "4k randread QD32" --rw=randread --bs=4k --iodepth=32
+	! want rw32 || row "$server" "$pid" "$sock" "4k randwrite QD32" --rw=randwrite --bs=4k --iodepth=32
+	! want sr || row "$server" "$pid" "$sock" "1M seq read QD8" --rw=read --bs=1M --iodepth=8
+	! want sw || row "$server" "$pid" "$sock" "1M seq write QD8" --rw=write --bs=1M --iodepth=8
 }
 
 # serve NAME SOCK COMMAND...: start a server, run the rows, stop it.
@@ -114,6 +122,7 @@ rows() {
 serve() {
 	local name=$1 sock=$2 pid
 	shift 2
+	[[ $want_servers == *" ${name%-io_uring} "* ]] || return 0
 	rm -f "$sock"
 	"$@" >"$dir/$name.log" 2>&1 &
 	pid=$!
@@ -130,7 +139,7 @@ serve() {
 }
 
 serve blockd "$dir/blockd.sock" "$blockd" -f --memory 256M --unix "$dir/blockd.sock" \
-	--export "d=file:$img"
+	--export "d=file:$img" ${BLOCKD_ARGS:-}
 serve nbdkit "$dir/nbdkit.sock" nbdkit -f -U "$dir/nbdkit.sock" file "$img"
 serve qemu-nbd-io_uring "$dir/qemu.sock" qemu-nbd -t -f raw -k "$dir/qemu.sock" -e 4 \
 	--aio=io_uring --cache=writeback "$img"
@@ -145,7 +154,9 @@ CONF
 # nbd-server forks a daemon that forks a child per connection: its CPU is
 # the daemon's own plus its reaped children's, so follow its pid file.
 rm -f "$dir/nbd-server.sock" "$dir/nbd-server.pid"
-if nbd-server -C "$dir/nbd-server.conf" -p "$dir/nbd-server.pid" >"$dir/nbd-server.log" 2>&1; then
+if [[ $want_servers != *" nbd-server "* ]]; then
+	:
+elif nbd-server -C "$dir/nbd-server.conf" -p "$dir/nbd-server.pid" >"$dir/nbd-server.log" 2>&1; then
 	for _ in $(seq 100); do [ -s "$dir/nbd-server.pid" ] && break; sleep 0.05; done
 	pid=$(cat "$dir/nbd-server.pid" 2>/dev/null || true)
 	if [ -n "$pid" ] && ename=d wait_sock "$dir/nbd-server.sock" "$pid"; then
@@ -171,8 +182,9 @@ for line in open(sys.argv[1]):
 # qemu-nbd: the better of its two AIO modes, per row.
 for row in rows:
     a, b = res.get(("qemu-nbd-io_uring", row)), res.get(("qemu-nbd", row))
-    best = max([x for x in (a, b) if x], key=lambda x: x["iops"])
-    res[("qemu-nbd*", row)] = best
+    both = [x for x in (a, b) if x]
+    if both:
+        res[("qemu-nbd*", row)] = max(both, key=lambda x: x["iops"])
 servers = ["blockd", "nbdkit", "qemu-nbd*", "nbd-server"]
 print("%-18s %-11s %10s %9s %8s %9s %10s" % ("row", "server", "IOPS", "MiB/s",
       "x blockd", "CPU us/IO", "CPU x blkd"))
@@ -187,6 +199,8 @@ for row in rows:
             r["cpu_us_per_io"], r["cpu_us_per_io"] / max(base["cpu_us_per_io"], 1e-9)))
 print()
 row = rows[0]
+if row != "4k randread QD1":
+    sys.exit(0)
 print("QD1 latency (%s): mean / p99 in us" % row)
 for s in servers:
     r = res.get((s, row))

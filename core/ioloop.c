@@ -31,6 +31,13 @@
  * io_uring_enter still amortise the syscall.
  */
 #define SUBMIT_BATCH	4
+/*
+ * The spin is for loops that see one event at a time (a QD1 client): the
+ * average events per wait cycle, in eighths, above which it is skipped.
+ */
+#define POLL_BATCH_MAX	(2 * 8 + 4)
+/* A spinning loop sleeps once in this many cycles to see what a sleep gathers. */
+#define POLL_PROBE_EVERY	256
 
 struct ioloop {
 	bool uring;
@@ -54,6 +61,10 @@ struct ioloop {
 	/* Adaptive polling before a blocking wait (IOLOOP_POLL). */
 	uint64_t poll_max_ns;
 	uint64_t poll_ns;
+	unsigned int cycle_events;	/* run since the loop last found nothing */
+	unsigned int batch_avg;		/* events per cycle, moving average, x8 */
+	unsigned int nr_cycles;
+	bool cycle_slept;		/* the cycle began with a sleep, not a spin */
 };
 
 static __thread struct ioloop *current_loop;
@@ -389,6 +400,25 @@ static bool poll_for_events(struct ioloop *loop, uint64_t start)
 }
 
 /*
+ * A cycle ends when the loop finds nothing to do.  When cycles carry
+ * batches -- a deep queue, large transfers -- one sleep is paid for many
+ * events, while a spin would fill every gap between batches with CPU
+ * time: then the loop sleeps at once.  Only cycles that began with a
+ * sleep count: a spin catches each event alone, so a deep queue served
+ * by a spinning loop looks like a QD1 client.  So a spinning loop sleeps
+ * now and then to see the batch a sleep would gather.
+ */
+static bool poll_worth_it(struct ioloop *loop)
+{
+	if (loop->cycle_slept)
+		loop->batch_avg = (loop->batch_avg * 3 + loop->cycle_events * 8) / 4;
+	loop->cycle_events = 0;
+	if (loop->batch_avg > POLL_BATCH_MAX)
+		return false;
+	return ++loop->nr_cycles % POLL_PROBE_EVERY != 0;
+}
+
+/*
  * Grow the spin while waits are short, drop it when they are long, so an
  * idle loop sleeps at once and burns nothing.
  */
@@ -415,10 +445,19 @@ static int run_uring(struct ioloop *loop, int timeout_ms)
 	uint64_t start = 0;
 
 	if (timeout_ms && loop->poll_max_ns) {
-		start = now_ns();
-		if (loop->poll_ns && poll_for_events(loop, start)) {
+		/* What completes inline on submission is no reason to wait. */
+		io_uring_submit(&loop->ring);
+		if (io_uring_cq_ready(&loop->ring)) {
 			timeout_ms = 0;
-			start = 0;	/* caught awake: keep the spin as it is */
+		} else if (poll_worth_it(loop)) {
+			start = now_ns();
+			if (loop->poll_ns && poll_for_events(loop, start)) {
+				timeout_ms = 0;
+				start = 0;	/* caught awake: keep the spin as it is */
+			}
+			loop->cycle_slept = timeout_ms != 0;
+		} else {
+			loop->cycle_slept = true;
 		}
 	}
 	if (timeout_ms < 0) {
@@ -453,6 +492,7 @@ static int run_uring(struct ioloop *loop, int timeout_ms)
 				done[i].op->cb(done[i].op, done[i].res, done[i].flags);
 				if (done[i].op != &loop->wake_op)
 					total++;
+				loop->cycle_events++;
 			}
 			if (io_uring_sq_ready(&loop->ring) >= SUBMIT_BATCH)
 				io_uring_submit(&loop->ring);
@@ -483,7 +523,7 @@ static int run_epoll(struct ioloop *loop, int timeout_ms)
 
 int ioloop_run_once(struct ioloop *loop, int timeout_ms)
 {
-	int n;
+	int n, p;
 
 	/* Work already posted must not wait for a wake-up that has happened. */
 	if (atomic_load_explicit(&loop->posted, memory_order_relaxed))
@@ -491,7 +531,9 @@ int ioloop_run_once(struct ioloop *loop, int timeout_ms)
 	n = loop->uring ? run_uring(loop, timeout_ms) : run_epoll(loop, timeout_ms);
 	if (n < 0)
 		return n;
-	return n + run_posted(loop);
+	p = run_posted(loop);
+	loop->cycle_events += (unsigned int)p;
+	return n + p;
 }
 
 void ioloop_run_until(struct ioloop *loop, const volatile bool *done)

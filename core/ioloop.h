@@ -58,8 +58,10 @@ struct ioloop *ioloop_create(unsigned int queue_depth, unsigned int flags,
  * Let the loop spin for up to @max_us microseconds before it sleeps,
  * adaptively: the spin grows while events come soon after it would have
  * slept and drops to nothing while they do not (0 turns it off, the
- * default).  For loops that serve clients at low queue depth, where a
- * sleep and wake-up cost more than the wait.  io_uring loops only.
+ * default).  It is skipped while the loop's wait cycles carry more than
+ * about two events each, where one sleep serves a batch.  For loops that
+ * serve clients at low queue depth, where a sleep and wake-up cost more
+ * than the wait.  io_uring loops only.
  */
 void ioloop_set_poll(struct ioloop *loop, unsigned int max_us);
 
