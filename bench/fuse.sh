@@ -13,7 +13,8 @@
 #   bench/fuse.sh [BUILD_DIR]        (default: build; needs root)
 #   env: RUNTIME=seconds per row (3), SIZE=backing file size (1G),
 #        BENCH_DIR=where the file and mounts go (a temp dir),
-#        BLOCKD_ARGS=extra blockd options (e.g. --poll-us 0)
+#        BLOCKD_ARGS=extra blockd options (e.g. --poll-us 0),
+#        ROWS=which rows (all: "rr4k-qd1 rr4k-qd32 rw4k-qd32 seqr1m seqw1m")
 #
 # Rows: 4k randread QD1 and QD32, 4k randwrite QD32, 1M sequential read
 # and write QD8: IOPS for 4k rows, MiB/s for 1M rows, and blockd's ratio
@@ -57,7 +58,7 @@ if [ ! -s "$img" ]; then
 fi
 : >"$results"
 
-rows=(rr4k-qd1 rr4k-qd32 rw4k-qd32 seqr1m seqw1m)
+read -r -a rows <<<"${ROWS:-rr4k-qd1 rr4k-qd32 rw4k-qd32 seqr1m seqw1m}"
 row_args() {
 	case $1 in
 	rr4k-qd1) echo --rw=randread --bs=4k --iodepth=1 ;;
