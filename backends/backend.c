@@ -399,9 +399,38 @@ int backend_thread_create(pthread_t *thread, void *(*fn)(void *), void *arg,
 	return 0;
 }
 
-void backend_end(struct request *rq, struct backend_extents_req *ext,
-		 int status)
+int backend_cmd_pool_init(struct backend_cmd_pool *cp, int reserve, size_t size)
 {
+	atomic_init(&cp->nr, 0);
+	cp->size = size;
+	return mempool_init_kmalloc_pool(&cp->pool, reserve, size);
+}
+
+void backend_cmd_pool_exit(struct backend_cmd_pool *cp)
+{
+	mempool_exit(&cp->pool);
+}
+
+void *backend_cmd_alloc(struct backend_cmd_pool *cp)
+{
+	struct backend_cmd *c = mempool_alloc(&cp->pool, BLK_GFP_WAIT);
+
+	memset(c, 0, cp->size);
+	atomic_fetch_add(&cp->nr, 1);
+	c->pool = cp;
+	c->loop = ioloop_current();
+	return c;
+}
+
+void backend_cmd_end(struct backend_cmd *c)
+{
+	struct backend_cmd_pool *cp = c->pool;
+	struct request *rq = c->rq;
+	struct backend_extents_req *ext = c->ext;
+	int status = c->status;
+
+	mempool_free(c, &cp->pool);
+	atomic_fetch_sub(&cp->nr, 1);
 	if (rq) {
 		blk_end_request(rq, status);
 		return;
@@ -410,4 +439,19 @@ void backend_end(struct request *rq, struct backend_extents_req *ext,
 	if (status)
 		ext->nr = 0;
 	ext->done(ext);
+}
+
+static void cmd_end_work(struct ioloop_work *w)
+{
+	backend_cmd_end(container_of(w, struct backend_cmd, work));
+}
+
+void backend_cmd_finish(struct backend_cmd *c)
+{
+	if (c->loop) {
+		c->work.fn = cmd_end_work;
+		ioloop_post(c->loop, &c->work);
+		return;
+	}
+	backend_cmd_end(c);
 }

@@ -3,11 +3,14 @@
 #define BLOCKD_BACKENDS_BACKEND_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "core/fault.h"
+#include "core/ioloop.h"
+#include "core/mempool.h"
 #include "core/request.h"
 
 /*
@@ -173,11 +176,48 @@ void backend_close(struct backend *be);
 void backend_extents(struct backend *be, struct backend_extents_req *req);
 
 /*
- * End what a backend command carried: request @rq with @status, or, when
- * @rq is NULL, extents query @ext (which reports nothing on error).
+ * A request or extents query that a backend hands to a thread of its own
+ * (libnbd's, librbd's) and ends on the loop thread that submitted it, so
+ * that bio_endio and extents callbacks never run on a foreign thread.
+ * Embedded in the backend's own command; the backend may also use @work
+ * to post other steps to @loop.
  */
-void backend_end(struct request *rq, struct backend_extents_req *ext,
-		 int status);
+struct backend_cmd {
+	struct ioloop_work work;
+	struct ioloop *loop;		/* the submitter's; NULL: end where it finishes */
+	struct request *rq;		/* or, for extents: */
+	struct backend_extents_req *ext;
+	int status;			/* first error */
+	struct backend_cmd_pool *pool;
+};
+
+/* A backend's commands: a mempool with a reserve, and those not yet ended. */
+struct backend_cmd_pool {
+	mempool_t pool;
+	size_t size;
+	atomic_uint nr;
+};
+
+/* Commands of @size bytes (a struct starting with struct backend_cmd). 0 or -ENOMEM. */
+int backend_cmd_pool_init(struct backend_cmd_pool *cp, int reserve, size_t size);
+void backend_cmd_pool_exit(struct backend_cmd_pool *cp);
+
+/*
+ * A zeroed command for the calling thread's loop, counted until it ends.
+ * Waits for one to be freed when the pool and its reserve are spent.
+ */
+void *backend_cmd_alloc(struct backend_cmd_pool *cp);
+
+/*
+ * End @c here, on its submitter's thread.  The command is freed first,
+ * since ending its request may submit more and want one; then the
+ * request ends with @c->status, or the extents query does (reporting
+ * nothing on error).
+ */
+void backend_cmd_end(struct backend_cmd *c);
+
+/* From another thread: end @c on its submitter's loop, or here if it has none. */
+void backend_cmd_finish(struct backend_cmd *c);
 
 /*
  * For open(): set up be->queue with @lim (NULL: defaults) so that its

@@ -88,16 +88,12 @@ enum nbd_phase {
 
 /* One request or extents query on its way through the I/O thread. */
 struct nbd_cmd {
-	struct ioloop_work work;	/* posts the end back to the submitter */
+	struct backend_cmd bc;		/* first: the pool allocates the whole */
 	struct nbd_cmd *next;		/* submit list or ready list */
 	struct nbd_dev *dev;
-	struct ioloop *loop;		/* the submitter's; NULL: end on the I/O thread */
-	struct request *rq;		/* or, for extents: */
-	struct backend_extents_req *ext;
 	uint64_t ext_end;		/* end of the range asked of the server */
 	enum nbd_phase phase;
 	unsigned int pending;		/* libnbd commands not yet freed; I/O thread only */
-	int status;			/* first error; I/O thread only until posted */
 };
 
 struct nbd_dev {
@@ -119,8 +115,7 @@ struct nbd_dev {
 
 	struct nbd_cmd *ready_head, *ready_tail;	/* I/O thread only */
 
-	mempool_t cmd_pool;
-	atomic_uint nr_cmds;		/* allocated and not yet ended */
+	struct backend_cmd_pool cmds;
 };
 
 static uint64_t now_ms(void)
@@ -190,8 +185,8 @@ static int cmd_complete_cb(void *opaque, int *error)
 {
 	struct nbd_cmd *cmd = opaque;
 
-	if (*error && !cmd->status)
-		cmd->status = nbd_status(*error);
+	if (*error && !cmd->bc.status)
+		cmd->bc.status = nbd_status(*error);
 	return 1;	/* retire the command */
 }
 
@@ -218,7 +213,7 @@ static int extent_cb(void *opaque, const char *context, uint64_t offset,
 		     uint32_t *entries, size_t nr_entries, int *error)
 {
 	struct nbd_cmd *cmd = opaque;
-	struct backend_extents_req *req = cmd->ext;
+	struct backend_extents_req *req = cmd->bc.ext;
 	uint64_t pos = offset;
 
 	/* One reply per context is the rule; ignore others and repeats. */
@@ -248,40 +243,15 @@ static int extent_cb(void *opaque, const char *context, uint64_t offset,
 	return 0;
 }
 
-/* Ending a command, on the submitter's loop thread. */
-
-static void cmd_end(struct nbd_cmd *cmd)
-{
-	struct nbd_dev *dev = cmd->dev;
-	struct request *rq = cmd->rq;
-	struct backend_extents_req *ext = cmd->ext;
-	int status = cmd->status;
-
-	/* Free first: the end may submit more, and want a command. */
-	mempool_free(cmd, &dev->cmd_pool);
-	atomic_fetch_sub(&dev->nr_cmds, 1);
-	backend_end(rq, ext, status);
-}
-
-static void cmd_end_work(struct ioloop_work *w)
-{
-	cmd_end(container_of(w, struct nbd_cmd, work));
-}
-
 /* I/O thread: the command is finished; hand it back. */
 static void cmd_finish(struct nbd_dev *dev, struct nbd_cmd *cmd)
 {
 	/* Whatever libnbd said once the connection broke, the device failed. */
-	if (cmd->status && atomic_load(&dev->dead))
-		cmd->status = -EIO;
-	if (!cmd->status && cmd->ext && !cmd->ext->nr)
-		cmd->status = -EIO;	/* the server answered nothing usable */
-	if (cmd->loop) {
-		cmd->work.fn = cmd_end_work;
-		ioloop_post(cmd->loop, &cmd->work);
-		return;
-	}
-	cmd_end(cmd);
+	if (cmd->bc.status && atomic_load(&dev->dead))
+		cmd->bc.status = -EIO;
+	if (!cmd->bc.status && cmd->bc.ext && !cmd->bc.ext->nr)
+		cmd->bc.status = -EIO;	/* the server answered nothing usable */
+	backend_cmd_finish(&cmd->bc);
 }
 
 /* Issuing, on the I/O thread. */
@@ -309,8 +279,8 @@ static bool issued(struct nbd_dev *dev, struct nbd_cmd *cmd, int64_t cookie)
 	err = nbd_get_errno();
 	save_error(dev);
 	check_dead(dev);
-	if (!cmd->status)
-		cmd->status = atomic_load(&dev->dead) ? -EIO :
+	if (!cmd->bc.status)
+		cmd->bc.status = atomic_load(&dev->dead) ? -EIO :
 			      nbd_status(err ? err : EIO);
 	return false;
 }
@@ -324,14 +294,14 @@ static void issue_flush(struct nbd_dev *dev, struct nbd_cmd *cmd)
 static void issue_main(struct nbd_dev *dev, struct nbd_cmd *cmd)
 {
 	struct nbd_handle *h = dev->nbd;
-	struct request *rq = cmd->rq;
+	struct request *rq = cmd->bc.rq;
 	uint32_t flags = 0;
 	uint64_t off;
 
-	if (cmd->ext) {
+	if (cmd->bc.ext) {
 		cmd->pending++;
-		issued(dev, cmd, nbd_aio_block_status(h, cmd->ext_end - cmd->ext->offset,
-				cmd->ext->offset,
+		issued(dev, cmd, nbd_aio_block_status(h, cmd->ext_end - cmd->bc.ext->offset,
+				cmd->bc.ext->offset,
 				(nbd_extent_callback){ .callback = extent_cb, .user_data = cmd },
 				cmd_callback(cmd), 0));
 		return;
@@ -366,7 +336,7 @@ static void issue_main(struct nbd_dev *dev, struct nbd_cmd *cmd)
 		return;
 	case REQ_OP_DISCARD:
 		if (!dev->can_trim) {
-			cmd->status = -EOPNOTSUPP;
+			cmd->bc.status = -EOPNOTSUPP;
 			return;
 		}
 		if (!rq->bytes)
@@ -376,7 +346,7 @@ static void issue_main(struct nbd_dev *dev, struct nbd_cmd *cmd)
 		return;
 	case REQ_OP_WRITE_ZEROES:
 		if (!dev->can_zero) {
-			cmd->status = -EOPNOTSUPP;
+			cmd->bc.status = -EOPNOTSUPP;
 			return;
 		}
 		if (!rq->bytes)
@@ -387,7 +357,7 @@ static void issue_main(struct nbd_dev *dev, struct nbd_cmd *cmd)
 		issued(dev, cmd, nbd_aio_zero(h, rq->bytes, off, cmd_callback(cmd), flags));
 		return;
 	default:
-		cmd->status = -EOPNOTSUPP;
+		cmd->bc.status = -EOPNOTSUPP;
 	}
 }
 
@@ -395,7 +365,7 @@ static void issue_main(struct nbd_dev *dev, struct nbd_cmd *cmd)
 static enum nbd_phase next_phase(const struct nbd_dev *dev,
 				 const struct nbd_cmd *cmd)
 {
-	const struct request *rq = cmd->rq;
+	const struct request *rq = cmd->bc.rq;
 	enum nbd_phase ph = cmd->phase + 1;
 
 	if (ph == PHASE_PREFLUSH &&
@@ -415,7 +385,7 @@ static enum nbd_phase next_phase(const struct nbd_dev *dev,
  */
 static void cmd_advance(struct nbd_dev *dev, struct nbd_cmd *cmd)
 {
-	while (!cmd->status) {
+	while (!cmd->bc.status) {
 		cmd->phase = next_phase(dev, cmd);
 		if (cmd->phase == PHASE_DONE)
 			break;
@@ -433,7 +403,7 @@ static void cmd_advance(struct nbd_dev *dev, struct nbd_cmd *cmd)
 static void cmd_start(struct nbd_dev *dev, struct nbd_cmd *cmd)
 {
 	if (atomic_load(&dev->dead)) {
-		cmd->status = -EIO;
+		cmd->bc.status = -EIO;
 		cmd_finish(dev, cmd);
 		return;
 	}
@@ -565,12 +535,9 @@ static void submit(struct nbd_dev *dev, struct nbd_cmd *cmd)
 
 static struct nbd_cmd *cmd_alloc(struct nbd_dev *dev)
 {
-	struct nbd_cmd *cmd = mempool_alloc(&dev->cmd_pool, BLK_GFP_WAIT);
+	struct nbd_cmd *cmd = backend_cmd_alloc(&dev->cmds);
 
-	memset(cmd, 0, sizeof(*cmd));
-	atomic_fetch_add(&dev->nr_cmds, 1);
 	cmd->dev = dev;
-	cmd->loop = ioloop_current();
 	return cmd;
 }
 
@@ -585,7 +552,7 @@ static void nbd_queue_rq(struct backend *be, struct request *rq)
 		return;
 	}
 	cmd = cmd_alloc(dev);
-	cmd->rq = rq;
+	cmd->bc.rq = rq;
 	submit(dev, cmd);
 }
 
@@ -628,7 +595,7 @@ static void nbd_extents(struct backend *be, struct backend_extents_req *req)
 		return;
 	}
 	cmd = cmd_alloc(dev);
-	cmd->ext = req;
+	cmd->bc.ext = req;
 	cmd->ext_end = req->offset + min_t(uint64_t, end - req->offset,
 					   NBD_MAX_STATUS_BYTES);
 	req->nr = 0;
@@ -768,7 +735,7 @@ static void dev_free(struct nbd_dev *dev)
 		nbd_close(dev->nbd);
 	if (dev->wake_fd >= 0)
 		close(dev->wake_fd);
-	mempool_exit(&dev->cmd_pool);
+	backend_cmd_pool_exit(&dev->cmds);
 	pthread_mutex_destroy(&dev->lock);
 	free(dev->uri);
 	free(dev);
@@ -787,8 +754,7 @@ static int nbd_open(struct backend *be, const struct backend_params *p,
 	}
 	dev->wake_fd = -1;
 	pthread_mutex_init(&dev->lock, NULL);
-	ret = mempool_init_kmalloc_pool(&dev->cmd_pool, NBD_CMD_RESERVE,
-					sizeof(struct nbd_cmd));
+	ret = backend_cmd_pool_init(&dev->cmds, NBD_CMD_RESERVE, sizeof(struct nbd_cmd));
 	if (ret) {
 		pthread_mutex_destroy(&dev->lock);
 		free(dev);
@@ -843,9 +809,9 @@ static void nbd_close_backend(struct backend *be)
 	if (dev->thread_started)
 		pthread_join(dev->thread, NULL);
 	/* The caller's bug, but bios that never end deserve a line in the log. */
-	if (atomic_load(&dev->nr_cmds))
+	if (atomic_load(&dev->cmds.nr))
 		fprintf(stderr, "blockd: nbd: %s closed with %u requests not ended\n",
-			dev->uri, atomic_load(&dev->nr_cmds));
+			dev->uri, atomic_load(&dev->cmds.nr));
 	dev_free(dev);
 	blk_queue_exit(&be->queue);
 }

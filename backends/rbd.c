@@ -86,15 +86,11 @@ enum rbd_phase {
 
 /* One request or extents query. */
 struct rbd_cmd {
-	struct ioloop_work work;	/* posts the next step to the submitter */
+	struct backend_cmd bc;		/* first: the pool allocates the whole */
 	struct rbd_cmd *next;		/* extents queue */
 	struct rbd_dev *dev;
-	struct ioloop *loop;		/* the submitter's; NULL: run on librbd's thread */
-	struct request *rq;		/* or, for extents: */
-	struct backend_extents_req *ext;
 	uint64_t ext_end;		/* end of the range asked of librbd */
 	enum rbd_phase phase;
-	int status;			/* first error */
 };
 
 struct rbd_dev {
@@ -115,8 +111,7 @@ struct rbd_dev {
 	struct rbd_cmd *ext_head, *ext_tail;
 	bool stop;
 
-	mempool_t cmd_pool;
-	atomic_uint nr_cmds;		/* allocated and not yet ended */
+	struct backend_cmd_pool cmds;
 };
 
 /*
@@ -160,44 +155,13 @@ static void note_result(struct rbd_dev *dev, int r)
 			r == -EBLOCKLISTED ? " (this client is blocklisted)" : "");
 }
 
-/* Ending. */
-
-static void cmd_end(struct rbd_cmd *cmd)
-{
-	struct rbd_dev *dev = cmd->dev;
-	struct request *rq = cmd->rq;
-	struct backend_extents_req *ext = cmd->ext;
-	int status = cmd->status;
-
-	/* Free first: the end may submit more, and want a command. */
-	mempool_free(cmd, &dev->cmd_pool);
-	atomic_fetch_sub(&dev->nr_cmds, 1);
-	backend_end(rq, ext, status);
-}
-
-static void cmd_end_work(struct ioloop_work *w)
-{
-	cmd_end(container_of(w, struct rbd_cmd, work));
-}
-
-/* Hand a finished extents query back to its submitter. */
-static void cmd_finish(struct rbd_cmd *cmd)
-{
-	if (cmd->loop) {
-		cmd->work.fn = cmd_end_work;
-		ioloop_post(cmd->loop, &cmd->work);
-		return;
-	}
-	cmd_end(cmd);
-}
-
 /* Requests. */
 
 static void cmd_advance(struct rbd_cmd *cmd);
 
 static void cmd_advance_work(struct ioloop_work *w)
 {
-	cmd_advance(container_of(w, struct rbd_cmd, work));
+	cmd_advance(container_of(w, struct rbd_cmd, bc.work));
 }
 
 /* librbd's thread: record the result, send the command home. */
@@ -208,11 +172,11 @@ static void rbd_cb(rbd_completion_t c, void *arg)
 
 	rbd_aio_release(c);
 	note_result(cmd->dev, r);
-	if (r < 0 && !cmd->status)
-		cmd->status = rbd_status(r);
-	if (cmd->loop) {
-		cmd->work.fn = cmd_advance_work;
-		ioloop_post(cmd->loop, &cmd->work);
+	if (r < 0 && !cmd->bc.status)
+		cmd->bc.status = rbd_status(r);
+	if (cmd->bc.loop) {
+		cmd->bc.work.fn = cmd_advance_work;
+		ioloop_post(cmd->bc.loop, &cmd->bc.work);
 		return;
 	}
 	cmd_advance(cmd);
@@ -222,7 +186,7 @@ static void rbd_cb(rbd_completion_t c, void *arg)
 static int issue(struct rbd_cmd *cmd)
 {
 	struct rbd_dev *dev = cmd->dev;
-	struct request *rq = cmd->rq;
+	struct request *rq = cmd->bc.rq;
 	uint64_t off = blk_rq_pos_bytes(rq);
 	rbd_completion_t c;
 	int r;
@@ -264,7 +228,7 @@ out:
 /* The phase after the current one that applies to @rq. */
 static enum rbd_phase next_phase(const struct rbd_cmd *cmd)
 {
-	const struct request *rq = cmd->rq;
+	const struct request *rq = cmd->bc.rq;
 	enum req_op op = req_op(rq);
 	enum rbd_phase ph = cmd->phase + 1;
 
@@ -281,7 +245,7 @@ static enum rbd_phase next_phase(const struct rbd_cmd *cmd)
 /* On the submitter's loop thread: issue the next phase, or end. */
 static void cmd_advance(struct rbd_cmd *cmd)
 {
-	while (!cmd->status) {
+	while (!cmd->bc.status) {
 		int r;
 
 		cmd->phase = next_phase(cmd);
@@ -291,19 +255,16 @@ static void cmd_advance(struct rbd_cmd *cmd)
 		if (!r)
 			return;		/* rbd_cb() brings it back */
 		note_result(cmd->dev, r);
-		cmd->status = rbd_status(r);
+		cmd->bc.status = rbd_status(r);
 	}
-	cmd_end(cmd);
+	backend_cmd_end(&cmd->bc);
 }
 
 static struct rbd_cmd *cmd_alloc(struct rbd_dev *dev)
 {
-	struct rbd_cmd *cmd = mempool_alloc(&dev->cmd_pool, BLK_GFP_WAIT);
+	struct rbd_cmd *cmd = backend_cmd_alloc(&dev->cmds);
 
-	memset(cmd, 0, sizeof(*cmd));
-	atomic_fetch_add(&dev->nr_cmds, 1);
 	cmd->dev = dev;
-	cmd->loop = ioloop_current();
 	return cmd;
 }
 
@@ -311,7 +272,7 @@ static void rbd_queue_rq(struct backend *be, struct request *rq)
 {
 	struct rbd_cmd *cmd = cmd_alloc(be->priv);
 
-	cmd->rq = rq;
+	cmd->bc.rq = rq;
 	cmd_advance(cmd);
 }
 
@@ -379,7 +340,7 @@ static bool add_extent(struct backend_extents_req *req, uint64_t *pos,
 static void do_extents(struct rbd_dev *dev, struct rbd_cmd *cmd)
 {
 	const uint32_t hole = BACKEND_EXTENT_HOLE | BACKEND_EXTENT_ZERO;
-	struct backend_extents_req *req = cmd->ext;
+	struct backend_extents_req *req = cmd->bc.ext;
 	uint64_t pos = req->offset, end = cmd->ext_end;
 	struct diff_state s = { 0 };
 	int r;
@@ -389,7 +350,7 @@ static void do_extents(struct rbd_dev *dev, struct rbd_cmd *cmd)
 			      1, 0, diff_cb, &s);
 	note_result(dev, r);
 	if (r < 0) {
-		cmd->status = rbd_status(r);
+		cmd->bc.status = rbd_status(r);
 		goto out;
 	}
 	if (s.nr)	/* qsort() takes no NULL, even for nothing */
@@ -409,8 +370,8 @@ static void do_extents(struct rbd_dev *dev, struct rbd_cmd *cmd)
 	add_extent(req, &pos, end - pos, hole);
 out:
 	free(s.r);
-	if (!cmd->status && !req->nr)
-		cmd->status = -EIO;
+	if (!cmd->bc.status && !req->nr)
+		cmd->bc.status = -EIO;
 }
 
 static void *extents_thread(void *arg)
@@ -432,7 +393,7 @@ static void *extents_thread(void *arg)
 			dev->ext_tail = NULL;
 		pthread_mutex_unlock(&dev->lock);
 		do_extents(dev, cmd);
-		cmd_finish(cmd);
+		backend_cmd_finish(&cmd->bc);
 		pthread_mutex_lock(&dev->lock);
 	}
 	pthread_mutex_unlock(&dev->lock);
@@ -445,7 +406,7 @@ static void rbd_extents(struct backend *be, struct backend_extents_req *req)
 	uint64_t end = req->offset + min_t(uint64_t, req->length, be->size - req->offset);
 	struct rbd_cmd *cmd = cmd_alloc(dev);
 
-	cmd->ext = req;
+	cmd->bc.ext = req;
 	cmd->ext_end = req->offset + min_t(uint64_t, end - req->offset, RBD_MAX_EXTENT_BYTES);
 	req->nr = 0;
 	pthread_mutex_lock(&dev->lock);
@@ -692,7 +653,7 @@ static void dev_free(struct rbd_dev *dev)
 		rados_ioctx_destroy(dev->ioctx);
 	if (dev->cluster)
 		rados_shutdown(dev->cluster);
-	mempool_exit(&dev->cmd_pool);
+	backend_cmd_pool_exit(&dev->cmds);
 	pthread_cond_destroy(&dev->cond);
 	pthread_mutex_destroy(&dev->lock);
 	free(dev->name);
@@ -712,8 +673,7 @@ static int rbd_open_backend(struct backend *be, const struct backend_params *p,
 	}
 	pthread_mutex_init(&dev->lock, NULL);
 	pthread_cond_init(&dev->cond, NULL);
-	ret = mempool_init_kmalloc_pool(&dev->cmd_pool, RBD_CMD_RESERVE,
-					sizeof(struct rbd_cmd));
+	ret = backend_cmd_pool_init(&dev->cmds, RBD_CMD_RESERVE, sizeof(struct rbd_cmd));
 	if (ret) {
 		pthread_cond_destroy(&dev->cond);
 		pthread_mutex_destroy(&dev->lock);
@@ -751,9 +711,9 @@ static void rbd_close_backend(struct backend *be)
 	struct rbd_dev *dev = be->priv;
 
 	/* The caller's bug, but bios that never end deserve a line in the log. */
-	if (atomic_load(&dev->nr_cmds))
+	if (atomic_load(&dev->cmds.nr))
 		fprintf(stderr, "blockd: rbd: %s closed with %u requests not ended\n",
-			dev->name, atomic_load(&dev->nr_cmds));
+			dev->name, atomic_load(&dev->cmds.nr));
 	dev_free(dev);
 	blk_queue_exit(&be->queue);
 }
