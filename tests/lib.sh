@@ -26,6 +26,20 @@ pass=0 fail=0
 ok() { echo "ok: $*"; pass=$((pass + 1)); }
 not_ok() { echo "FAIL: $*"; fail=$((fail + 1)); }
 # finish: print the plain summary line and exit with the verdict.
+# fio_passed FILE: fio's JSON output in FILE shows I/O done and no job
+# error; prints one summary line.
+fio_passed() {
+	python3 - "$1" <<'PY'
+import json, sys
+# fio may put a warning before the JSON (jobs share one file, in slices).
+text = open(sys.argv[1]).read()
+d = json.loads(text[text.index("{"):])
+errs = sum(j["error"] for j in d["jobs"])
+io = sum(j["read"]["io_bytes"] + j["write"]["io_bytes"] for j in d["jobs"])
+print("# %s: %d MiB moved, %d errors" % (d["jobs"][0]["jobname"], io >> 20, errs))
+sys.exit(1 if errs or not io else 0)
+PY
+}
 # The JSON document served on the stats socket $1.
 read_stats() {
 	python3 -c 'import socket, sys

@@ -22,14 +22,7 @@ run_fio() {
 		--uri="nbd+unix:///?socket=$tmp/s.sock" --numjobs=4 --offset_increment=64M \
 		--size=64M --iodepth=32 --direct=1 --group_reporting --verify_state_save=0 \
 		--output-format=json --output="$tmp/$name.json" "$@" >"$tmp/$name.out" 2>&1 &&
-	   python3 - "$tmp/$name.json" <<'PY'
-import json, sys
-d = json.load(open(sys.argv[1]))
-errs = sum(j["error"] for j in d["jobs"])
-io = sum(j["read"]["io_bytes"] + j["write"]["io_bytes"] for j in d["jobs"])
-print("# %s: %d MiB moved, %d errors" % (d["jobs"][0]["jobname"], io >> 20, errs))
-sys.exit(1 if errs or not io else 0)
-PY
+	   fio_passed "$tmp/$name.json"
 	then
 		ok "fio $name"
 	else
