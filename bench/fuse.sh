@@ -139,6 +139,7 @@ mounts+=("$dir/q.file")
 fuse_target qsd "$dir/q.file" "${pids[-1]}"
 stop "${pids[-1]}"
 
+rm -f "$dir/k.sock"	# a reused BENCH_DIR may hold the last run's
 nbdkit -f -U "$dir/k.sock" file "$img" >"$dir/nbdkit.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do [ -S "$dir/k.sock" ] && break; sleep 0.05; done

@@ -5,7 +5,8 @@
  * when the loop says it is readable; a request is started on the thread
  * that read it and its disk I/O completes and is answered there, as NBD
  * connections are on their worker.  Writes are the exception: thread 0
- * submits and answers them all (see submit_data() in fuse_fs.c).
+ * submits and answers them all, and another thread that has read one
+ * reads nothing more until it is answered (see submit_data() in fuse_fs.c).
  */
 #include <config.h>
 
@@ -281,7 +282,7 @@ static bool read_requests(struct fuse_thread *t)
 			return false;
 		}
 		fuse_session_process_buf(se, &t->buf);
-		if (t->has_pending)
+		if (t->has_pending || !fuse_fs_may_read(t))
 			return false;
 		/* Answered without taking the landed payload (an error): the pages stay. */
 		t->landed = 0;
@@ -296,7 +297,7 @@ static bool read_requests(struct fuse_thread *t)
 static bool thread_done(struct fuse_thread *t)
 {
 	if (!t->stop || t->has_pending || t->nr_inflight || t->poll_armed ||
-	    t->cancel_armed)
+	    t->cancel_armed || !fuse_fs_may_read(t))
 		return false;
 	if (!t->quiesced) {
 		/* Nothing to read, retry or complete here: nothing more is handed on. */
@@ -322,7 +323,8 @@ static void *thread_main(void *arg)
 			session_ended(t);
 		if (t->has_pending)
 			fuse_fs_retry_pending(t);
-		if (!t->stop && !t->has_pending && !t->poll_armed)
+		if (!t->stop && !t->has_pending && !t->poll_armed &&
+		    fuse_fs_may_read(t))
 			more = read_requests(t);
 		if (more)
 			timeout = 0;

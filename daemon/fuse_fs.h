@@ -84,6 +84,15 @@ struct fuse_thread {
 	struct fuse_pending pending;
 	unsigned int nr_inflight;	/* requests started, not yet answered */
 	atomic_uint handoffs;		/* thread 0: writes posted to it, not yet started */
+	/*
+	 * Other threads: writes handed to thread 0 and not yet answered.
+	 * While there is one, the thread reads no more requests (see
+	 * submit_data() in fuse_fs.c); thread 0 posts resume_work when the
+	 * last is answered, once (resume_posted).
+	 */
+	atomic_uint writes_out;
+	atomic_bool resume_posted;
+	struct ioloop_work resume_work;
 	bool quiesced;			/* stopped, nothing parked: hands nothing on */
 	/*
 	 * Pages from fe->pages that the next request is read into past its
@@ -100,14 +109,17 @@ extern const struct fuse_lowlevel_ops fuse_fs_ops;
 /* The thread running the current request (set by fuse_frontend.c). */
 struct fuse_thread *fuse_current_thread(void);
 
-/* Retry the thread's pending request; true if it was started (or failed). */
 /*
  * Copy the WRITE payload that landed in @t's landing pages to @data, where
  * libfuse said it is, so the request can be served from the buffer.
  */
 void fuse_fs_unland(struct fuse_thread *t, const char *data);
 
+/* Retry the thread's pending request; true if it was started (or failed). */
 bool fuse_fs_retry_pending(struct fuse_thread *t);
+
+/* Whether @t may read requests now: it has no write out on thread 0. */
+bool fuse_fs_may_read(struct fuse_thread *t);
 
 /* Per-request state size, for fuse_frontend_front_pad(). */
 size_t fuse_fs_io_size(void);
