@@ -699,6 +699,45 @@ static void rmw_copy_in(struct fuse_io *io, uint32_t at, const char *src, uint32
 	}
 }
 
+/* An iterator over all of @b's pages, wherever its own has got to. */
+static struct bvec_iter bio_whole_iter(const struct bio *b)
+{
+	struct bvec_iter it = { 0 };
+	unsigned int k;
+
+	for (k = 0; k < b->bi_vcnt; k++)
+		it.bi_size += b->bi_io_vec[k].bv_len;
+	return it;
+}
+
+/*
+ * @n bytes of the edge read @src, from @from on, into the write's pages
+ * @at bytes into its blocks.  A block may span pages (blocks over 4 KiB),
+ * so this goes by iterators, not by a block's first page.
+ */
+static void rmw_merge(struct fuse_io *io, uint32_t at, struct bio *src,
+		      uint32_t from, uint32_t n)
+{
+	struct bvec_iter src_iter = bio_whole_iter(src);
+	unsigned int i;
+
+	bvec_iter_advance(src->bi_io_vec, &src_iter, from);
+	if (src_iter.bi_size > n)
+		src_iter.bi_size = n;
+	for (i = 0; i < io->nr_data && src_iter.bi_size; i++) {
+		struct bio *dst = io->data[i];
+		struct bvec_iter dst_iter = bio_whole_iter(dst);
+
+		if (at >= dst_iter.bi_size) {
+			at -= dst_iter.bi_size;
+			continue;
+		}
+		bvec_iter_advance(dst->bi_io_vec, &dst_iter, at);
+		at = 0;
+		bio_copy_data_iter(dst, &dst_iter, src, &src_iter);
+	}
+}
+
 /* The edge reads are in: merge the bytes around the payload, then write. */
 static void rmw_read_done(struct fuse_io *rio, int err)
 {
@@ -713,12 +752,12 @@ static void rmw_read_done(struct fuse_io *rio, int err)
 		return;
 	}
 	if (rio->head)
-		rmw_copy_in(io, 0, bvec_virt(&rio->data[0]->bi_io_vec[0]), head);
+		rmw_merge(io, 0, rio->data[0], 0, head);
 	if (rio->tail) {
-		const char *p = bvec_virt(&rio->data[rio->nr_data - 1]->bi_io_vec[0]);
 		uint32_t tail_block = total - mb;
 
-		rmw_copy_in(io, pay_end, p + (pay_end - tail_block), total - pay_end);
+		rmw_merge(io, pay_end, rio->data[rio->nr_data - 1],
+			  pay_end - tail_block, total - pay_end);
 	}
 	submit_data(io, io->parent);
 }
@@ -744,10 +783,6 @@ static int start_rmw(struct fuse_thread *t, fuse_req_t req, struct export *ex,
 	struct fuse_io *io, *rio;
 	bool head = off & (mb - 1), tail = (off + len) & (mb - 1);
 
-	if (mb > PAGE_SIZE) {
-		fuse_reply_err(req, EINVAL);
-		return 0;
-	}
 	if (t->landed)
 		fuse_fs_unland(t, data);
 	io = alloc_data_io(t, ex, req, FIO_WRITE, start, end, &parent);
