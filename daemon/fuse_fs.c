@@ -330,6 +330,17 @@ bool fuse_fs_may_read(struct fuse_thread *t)
 	return !atomic_load(&t->writes_out);
 }
 
+/* An iterator over all of @b's pages, wherever its own has got to. */
+static struct bvec_iter bio_whole_iter(const struct bio *b)
+{
+	struct bvec_iter it = { 0 };
+	unsigned int k;
+
+	for (k = 0; k < b->bi_vcnt; k++)
+		it.bi_size += b->bi_io_vec[k].bv_len;
+	return it;
+}
+
 /* The parent bio ended: every bio of the request has. */
 static void io_endio(struct bio *parent)
 {
@@ -359,12 +370,8 @@ static void io_endio(struct bio *parent)
 			struct bvec_iter it;
 			struct bio_vec bv;
 			struct bio *b = io->data[i];
-			struct bvec_iter start = { 0 };
 
-			/* From the table, whatever the bio's own iterator did. */
-			for (unsigned int k = 0; k < b->bi_vcnt; k++)
-				start.bi_size += b->bi_io_vec[k].bv_len;
-			for_each_bvec_iter(bv, b->bi_io_vec, it, start) {
+			for_each_bvec_iter(bv, b->bi_io_vec, it, bio_whole_iter(b)) {
 				char *p = bvec_virt(&bv);
 				uint32_t len = bv.bv_len;
 
@@ -697,17 +704,6 @@ static void rmw_copy_in(struct fuse_io *io, uint32_t at, const char *src, uint32
 			at = 0;
 		}
 	}
-}
-
-/* An iterator over all of @b's pages, wherever its own has got to. */
-static struct bvec_iter bio_whole_iter(const struct bio *b)
-{
-	struct bvec_iter it = { 0 };
-	unsigned int k;
-
-	for (k = 0; k < b->bi_vcnt; k++)
-		it.bi_size += b->bi_io_vec[k].bv_len;
-	return it;
 }
 
 /*
