@@ -13,22 +13,28 @@ int export_spec_parse(const char *s, struct export_spec *spec, char *err,
 {
 	const char *eq = strchr(s, '=');
 	const char *colon = strchr(s, ':');
+	const char *backend = s;
 	char berr[200];
 
 	memset(spec, 0, sizeof(*spec));
-	if (!eq || !colon || eq > colon) {
-		snprintf(err, errlen, "'%s' is not NAME=BACKEND:TARGET[,key=value...]", s);
+	if (!colon) {
+		snprintf(err, errlen, "'%s' is not [NAME=]BACKEND:TARGET[,key=value...]", s);
 		return -EINVAL;
 	}
-	if (eq == s) {
-		snprintf(err, errlen, "'%s': the export name is empty", s);
-		return -EINVAL;
+	/* A name has neither '=' nor ':', so a '=' after the first ':' is a key's. */
+	if (eq && eq < colon) {
+		if (eq == s) {
+			snprintf(err, errlen, "'%s': the export name is empty", s);
+			return -EINVAL;
+		}
+		backend = eq + 1;
 	}
-	if (backend_parse(eq + 1, &spec->params, berr, sizeof(berr))) {
+	if (backend_parse(backend, &spec->params, berr, sizeof(berr))) {
 		snprintf(err, errlen, "'%s': %s", s, berr);
 		return -EINVAL;
 	}
-	spec->name = strndup(s, (size_t)(eq - s));
+	spec->name = backend == s ? strdup(EXPORT_SPEC_UNNAMED) :
+		     strndup(s, (size_t)(eq - s));
 	if (!spec->name) {
 		backend_params_free(&spec->params);
 		snprintf(err, errlen, "out of memory");

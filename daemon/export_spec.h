@@ -7,11 +7,16 @@
 #include "backends/backend.h"
 
 /*
- * An export as the user wrote it: NAME=BACKEND:TARGET[,key=value...], e.g.
+ * An export as the user wrote it: [NAME=]BACKEND:TARGET[,key=value...], e.g.
  * "disk=file:/var/lib/blockd/disk.img,size=1G,cache=none",
  * "scratch=memory:,size=512M", "up=nbd:nbd+unix:///?socket=/run/x.sock".
- * Everything after "NAME=" is a backend spec (backends/backend.h).
+ * Everything after "NAME=" is a backend spec (backends/backend.h).  One
+ * without a name, as qemu-nbd and nbdkit serve a disk, is named
+ * EXPORT_SPEC_UNNAMED: the file a FUSE mount shows it as, and a name NBD
+ * clients may ask for besides the default export's "".
  */
+#define EXPORT_SPEC_UNNAMED	"disk"
+
 struct export_spec {
 	char *name;
 	struct backend_params params;

@@ -95,7 +95,8 @@ static void usage(FILE *f)
 "  -c, --config FILE     read settings and exports from FILE (INI, see\n"
 "                        blockd.conf(5)); default " DEFAULT_CONFIG "\n"
 "                        when it exists\n"
-"  -e, --export SPEC     add an export: NAME=BACKEND:TARGET[,key=value...]\n"
+"  -e, --export SPEC     add an export: [NAME=]BACKEND:TARGET[,key=value...]\n"
+"                        (no NAME: it is named disk)\n"
 "                        backends: file:PATH, memory:, nbd:URI,\n"
 "                        rbd:POOL/IMAGE[@SNAP][,conf=F][,id=C][,cluster=N]%s\n"
 "                        keys: size=N, cache=none|writeback, readonly,\n"
@@ -357,7 +358,7 @@ int options_validate(const struct options *o)
 		return EXIT_USAGE;
 	}
 	if (!o->nr_exports) {
-		fprintf(stderr, "blockd: no export given (--export NAME=BACKEND:TARGET, or [export NAME] in %s)\n"
+		fprintf(stderr, "blockd: no export given (--export [NAME=]BACKEND:TARGET, or [export NAME] in %s)\n"
 			"Try 'blockd --help'.\n", o->config ? o->config : DEFAULT_CONFIG);
 		return EXIT_USAGE;
 	}

@@ -36,7 +36,10 @@ expect 0 '--export SPEC' -- --help
 expect 0 '^blockd [0-9]' -- --version
 expect 2 'no export given' -- --foreground
 expect 2 "Try 'blockd --help'" -- --no-such-option
-expect 2 'not NAME=BACKEND:TARGET' -- -f --export disk
+expect 2 'not \[NAME=\]BACKEND:TARGET' -- -f --export disk
+expect 0 '^\[export disk\]' -- --check-config --export memory:,size=8M
+expect 0 '^\[export up\]' -- --check-config --export 'up=nbd:nbd+unix:///x?socket=/s'
+expect 2 "export 'disk' is given twice" -- --check-config --export memory:,size=1M --export disk=memory:,size=1M
 expect 2 'unknown backend' -- -f --export disk=tape:/dev/st0
 expect 2 'export name is empty' -- -f --export =file:/x
 expect 2 'needs a path' -- -f --export disk=file:

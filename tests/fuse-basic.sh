@@ -274,6 +274,22 @@ else
 	echo "skip: 16 KiB blocks need nbdkit"
 fi
 
+# An export given without a name is named disk: DIR/disk over FUSE, and
+# the default export over NBD.
+if start_fuse "$tmp/log-un" "$mnt" --memory 8M --unix "$tmp/un.sock" --export memory:,size=8M; then
+	head -c 1M /dev/urandom >"$tmp/un"
+	dd if="$tmp/un" of="$mnt/disk" bs=1M conv=notrunc status=none
+	[ "$(ls "$mnt")" = disk ] &&
+		[ "$(timeout 20 nbdinfo --size "nbd+unix:///?socket=$tmp/un.sock")" = 8388608 ] &&
+		cmp -s "$tmp/un" <(timeout 20 nbdcopy "nbd+unix:///?socket=$tmp/un.sock" - | head -c 1M) &&
+		ok "an unnamed export is DIR/disk and the default NBD export" ||
+		not_ok "unnamed export: $(ls "$mnt") $(tail -3 "$tmp/log-un")"
+	stop_daemon "$daemon_pid"
+	[ "$daemon_status" = 0 ] || not_ok "unnamed export: exit $daemon_status"
+else
+	not_ok "unnamed export: daemon did not start: $(cat "$tmp/log-un")"
+fi
+
 # Bad input: a clear message, nothing mounted.
 expect_fail() {
 	local want=$1 pattern=$2 out st
