@@ -164,6 +164,16 @@ static void session_ended(struct fuse_thread *t)
 	thread_stop(t);
 }
 
+/* The first @n bytes read into @t's landing pages, to @dst. */
+static void land_copy(const struct fuse_thread *t, char *dst, size_t n)
+{
+	size_t done;
+
+	for (done = 0; done < n; done += PAGE_SIZE)
+		memcpy(dst + done, t->land[done / PAGE_SIZE],
+		       n - done < PAGE_SIZE ? n - done : PAGE_SIZE);
+}
+
 #ifdef FUSE_BUF_BYTES
 /* What the kernel puts before a WRITE's payload (as before a READ's nothing). */
 #define FUSE_WRITE_HDR	(sizeof(struct fuse_in_header) + sizeof(struct fuse_write_in))
@@ -198,7 +208,7 @@ static int receive_landing(struct fuse_thread *t)
 	struct iovec iov[FUSE_LAND_PAGES + 1];
 	char *hdr = t->buf.mem;
 	const struct fuse_in_header *in = (const void *)hdr;
-	size_t extra, done;
+	size_t extra;
 	ssize_t res;
 	unsigned int i, n;
 
@@ -228,9 +238,7 @@ static int receive_landing(struct fuse_thread *t)
 	if (in->opcode == FUSE_WRITE) {
 		t->landed = (uint32_t)extra;
 	} else {
-		for (done = 0; done < extra; done += PAGE_SIZE)
-			memcpy(hdr + FUSE_WRITE_HDR + done, t->land[done / PAGE_SIZE],
-			       extra - done < PAGE_SIZE ? extra - done : PAGE_SIZE);
+		land_copy(t, hdr + FUSE_WRITE_HDR, extra);
 	}
 	t->buf.size = (size_t)res;
 	return (int)res;
@@ -239,12 +247,7 @@ static int receive_landing(struct fuse_thread *t)
 
 void fuse_fs_unland(struct fuse_thread *t, const char *data)
 {
-	char *dst = (char *)data;
-	uint32_t done;
-
-	for (done = 0; done < t->landed; done += PAGE_SIZE)
-		memcpy(dst + done, t->land[done / PAGE_SIZE],
-		       t->landed - done < PAGE_SIZE ? t->landed - done : PAGE_SIZE);
+	land_copy(t, (char *)data, t->landed);
 	t->landed = 0;
 }
 

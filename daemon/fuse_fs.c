@@ -679,40 +679,13 @@ static void rmw_unlock(struct fuse_io *io)
 	}
 }
 
-/* @n bytes from @src into the write's pages, @at bytes into its blocks. */
-static void rmw_copy_in(struct fuse_io *io, uint32_t at, const char *src, uint32_t n)
-{
-	unsigned int i, k;
-
-	for (i = 0; i < io->nr_data && n; i++) {
-		struct bio *b = io->data[i];
-
-		for (k = 0; k < b->bi_vcnt && n; k++) {
-			struct bio_vec *bv = &b->bi_io_vec[k];
-			uint32_t len = bv->bv_len;
-
-			if (at >= len) {
-				at -= len;
-				continue;
-			}
-			len -= at;
-			if (len > n)
-				len = n;
-			memcpy((char *)bvec_virt(bv) + at, src, len);
-			src += len;
-			n -= len;
-			at = 0;
-		}
-	}
-}
-
 /*
- * @n bytes of the edge read @src, from @from on, into the write's pages
- * @at bytes into its blocks.  A block may span pages (blocks over 4 KiB),
- * so this goes by iterators, not by a block's first page.
+ * @n bytes of @src (an edge read, or the payload in t->src), from @from
+ * on, into the write's pages @at bytes into its blocks.  A block may span
+ * pages (blocks over 4 KiB), so this goes by iterators throughout.
  */
-static void rmw_merge(struct fuse_io *io, uint32_t at, struct bio *src,
-		      uint32_t from, uint32_t n)
+static void rmw_copy_in(struct fuse_io *io, uint32_t at, struct bio *src,
+			uint32_t from, uint32_t n)
 {
 	struct bvec_iter src_iter = bio_whole_iter(src);
 	unsigned int i;
@@ -748,12 +721,12 @@ static void rmw_read_done(struct fuse_io *rio, int err)
 		return;
 	}
 	if (rio->head)
-		rmw_merge(io, 0, rio->data[0], 0, head);
+		rmw_copy_in(io, 0, rio->data[0], 0, head);
 	if (rio->tail) {
 		uint32_t tail_block = total - mb;
 
-		rmw_merge(io, pay_end, rio->data[rio->nr_data - 1],
-			  pay_end - tail_block, total - pay_end);
+		rmw_copy_in(io, pay_end, rio->data[rio->nr_data - 1],
+			    pay_end - tail_block, total - pay_end);
 	}
 	submit_data(io, io->parent);
 }
@@ -807,7 +780,10 @@ static int start_rmw(struct fuse_thread *t, fuse_req_t req, struct export *ex,
 		rio->data[rio->nr_data++] = bio;
 		rio->tail = true;
 	}
-	rmw_copy_in(io, (uint32_t)(off - start), data, len);
+	/* The payload as a source bio, as start_write() copies it. */
+	bio_reset(t->src, REQ_OP_WRITE);
+	bio_add_page(t->src, (void *)data, len, 0);
+	rmw_copy_in(io, (uint32_t)(off - start), t->src, 0, len);
 	io->len = len;
 	io->parent = parent;
 	io->ex = ex;
