@@ -715,7 +715,9 @@ static void rmw_read_done(struct fuse_io *rio, int err)
 	uint32_t pay_end = rio->len, total = (uint32_t)(io->end - io->start);
 
 	if (err) {
+		/* The write ends here, unsubmitted: so does its count. */
 		rmw_unlock(io);
+		stats_end(io->st, io->sop, io->sbytes, err, io->t0);
 		fuse_reply_err(io->req, reply_errno(err));
 		free_io(io, io->parent);
 		return;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The FUSE front end as a file system: names, sizes and modes, reads and
 # writes checked byte for byte (also across NBD), the errors for what a
-# fixed-size disk cannot do, SEEK_DATA/SEEK_HOLE, fallocate, and the
+# fixed-size disk cannot do, SEEK_DATA/SEEK_HOLE, fallocate, writes of any
+# size on blocks over 4 KiB and on a failing disk (nbdkit), and the
 # mount's life: SIGTERM, unmount from outside, a stale mount left by a
 # killed daemon, a mount point already in use.
 set -uo pipefail
@@ -270,8 +271,40 @@ print("done")' "$tmp/r16b")
 	else
 		not_ok "16 KiB blocks: daemon did not start: $(cat "$tmp/log-16k")"
 	fi
+
+	# A failing disk under a read-modify-write: the edge read fails, the
+	# write fails with EIO, nothing stays counted in flight, and whole-block
+	# writes still work.
+	esock=$tmp/kerr.sock
+	nbdkit -f -U "$esock" --filter=error memory 16M error-pread=EIO \
+		error-pread-rate=100% 2>"$tmp/nbdkit-err.err" &
+	track_pid $!
+	for _ in $(seq 100); do [ -S "$esock" ] && break; sleep 0.05; done
+	if start_fuse "$tmp/log-err" "$mnt" --memory 16M --stats-socket "$tmp/err-stats.sock" \
+		--export "bad=nbd:nbd+unix:///?socket=$esock"; then
+		out=$(py '
+fd = os.open(sys.argv[1] + "/bad", os.O_RDWR)
+try:
+    os.pwrite(fd, b"z" * 10, 4096 + 3)
+    raise SystemExit("an RMW over a failing read succeeded")
+except OSError as e:
+    assert e.errno == errno.EIO, e
+assert os.pwrite(fd, b"w" * 4096, 8192) == 4096
+print("done")')
+		read_stats "$tmp/err-stats.sock" >"$tmp/err-stats.json"
+		st=$(python3 -c 'import json, sys
+d = {x["name"]: x for x in json.load(open(sys.argv[1]))["exports"]}["bad"]
+print(d["in_flight"], d["errors"] >= 1)' "$tmp/err-stats.json")
+		[ "$out" = done ] && [ "$st" = "0 True" ] &&
+			ok "a failing edge read fails the write with EIO; the stats end it" ||
+			not_ok "failing RMW read: ${out:-} stats ${st:-?}"
+		stop_daemon "$daemon_pid"
+		[ "$daemon_status" = 0 ] || not_ok "failing RMW read: exit $daemon_status"
+	else
+		not_ok "failing RMW read: daemon did not start: $(cat "$tmp/log-err")"
+	fi
 else
-	echo "skip: 16 KiB blocks need nbdkit"
+	echo "skip: 16 KiB blocks and a failing disk need nbdkit"
 fi
 
 # An export given without a name is named disk: DIR/disk over FUSE, and
