@@ -164,6 +164,13 @@ static long arena_find_run(struct arena *a, size_t n)
 }
 
 
+/* Page @bit of @a is free again: keep every word below the hint full. */
+static void arena_freed(struct arena *a, size_t bit)
+{
+	if (bit / BITS_PER_WORD < a->hint)
+		a->hint = bit / BITS_PER_WORD;
+}
+
 /* Take up to @nr of the lowest free pages of @a. Caller holds the lock. */
 static unsigned int arena_take(struct arena *a, unsigned int nr, void **pages)
 {
@@ -235,8 +242,7 @@ static void put_pages(struct pgalloc *pa, unsigned int nr, void *const *pages)
 		bit = (size_t)((char *)pages[i] - a->base) / PAGE_SIZE;
 		bitmap_clear_range(a->bitmap, bit, 1);
 		a->nr_free++;
-		if (bit / BITS_PER_WORD < a->hint)
-			a->hint = bit / BITS_PER_WORD;
+		arena_freed(a, bit);
 	}
 	pa->free_pages += nr;
 	if (atomic_load(&pa->waiters))
@@ -565,8 +571,7 @@ void page_free_contig(struct pgalloc *pa, void *addr, unsigned int nr_pages)
 	pthread_mutex_lock(&pa->lock);
 	bitmap_clear_range(a->bitmap, first, nr_pages);
 	a->nr_free += nr_pages;
-	if (first / BITS_PER_WORD < a->hint)
-		a->hint = first / BITS_PER_WORD;
+	arena_freed(a, first);
 	pa->free_pages += nr_pages;
 	pa->frees += nr_pages;
 	if (atomic_load(&pa->waiters))
