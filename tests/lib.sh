@@ -25,7 +25,6 @@ trap _cleanup EXIT
 pass=0 fail=0
 ok() { echo "ok: $*"; pass=$((pass + 1)); }
 not_ok() { echo "FAIL: $*"; fail=$((fail + 1)); }
-# finish: print the plain summary line and exit with the verdict.
 # fio_passed FILE: fio's JSON output in FILE shows I/O done and no job
 # error; prints one summary line.
 fio_passed() {
@@ -51,4 +50,5 @@ while True:
         break
     sys.stdout.buffer.write(c)' "$1"
 }
+# finish: print the plain summary line and exit with the verdict.
 finish() { echo "$pass passed, $fail failed"; [ "$fail" -eq 0 ]; }
