@@ -344,11 +344,38 @@ static inline struct bio *bio_kmalloc(blk_gfp_t gfp, unsigned int nr_vecs)
 	return bio_alloc_bioset(gfp, nr_vecs, NULL);
 }
 
-/* The caller's struct that ends with @bio, from its bio_set's front_pad. */
-static inline void *bio_front_pad(struct bio *bio)
-{
-	return (char *)bio - bio->bi_pool->front_pad;
-}
+/*
+ * Per-I/O state in a bio's front pad, the kernel's way: the caller's
+ * struct ends with its bio (struct dio { ...; struct bio bio; }), the
+ * bio_set's front_pad is at least BIO_FRONT_PAD() of it, and container_of()
+ * goes from the bio to the struct (bio_pad_obj()) while &obj->bio goes
+ * back.  Never (char *)bio - front_pad: two front ends share one bio_set
+ * sized for the larger of their structs, and the smaller one's state
+ * then starts later in the pad than its first byte.
+ */
+
+/**
+ * BIO_FRONT_PAD - the front pad @type needs in a bio_set
+ * @type: the caller's struct
+ * @member: its struct bio, which must be its last member (checked at
+ *          build time, as the inline bvecs follow the bio)
+ */
+#define BIO_FRONT_PAD(type, member)					\
+	((unsigned int)offsetof(type, member) +				\
+	 0u * (unsigned int)sizeof(struct {				\
+		_Static_assert(offsetof(type, member) + sizeof(struct bio) ==	\
+			       sizeof(type), #type " must end with its bio");	\
+		int dummy;						\
+	}))
+
+/**
+ * bio_pad_obj - the caller's struct that ends with @bio
+ * @bio: a bio from a bio_set whose front_pad is at least
+ *       BIO_FRONT_PAD(@type, @member)
+ * @type: the caller's struct
+ * @member: its struct bio
+ */
+#define bio_pad_obj(bio, type, member) container_of(bio, type, member)
 
 /*
  * Reset a bio to empty with op and flags @opf, keeping its bvec table,

@@ -169,3 +169,25 @@ out:
 		ioloop_destroy(loop);
 	return fw.status;
 }
+
+void exports_flush_all(struct export *const *ex, unsigned int nr, const char *who)
+{
+	unsigned int i;
+	int ret;
+
+	for (i = 0; i < nr; i++) {
+		ret = export_flush(ex[i]);
+		if (ret)
+			log_err("%s: flushing export '%s' failed: %s", who, ex[i]->name,
+				strerror(-ret));
+	}
+}
+
+void exports_put_all(struct export **ex, unsigned int nr)
+{
+	unsigned int i;
+
+	for (i = 0; ex && i < nr; i++)
+		export_put(ex[i]);
+	free(ex);
+}

@@ -70,4 +70,21 @@ struct bio *export_alloc_data_bio(struct export *ex, blk_opf_t opf,
 /* Ask the backend to make every acknowledged write durable; 0 or -errno. */
 int export_flush(struct export *ex);
 
+/**
+ * exports_flush_all - export_flush() each of @ex, logging each failure
+ * @ex: the exports
+ * @nr: how many
+ * @who: the front end, for the log line ("FUSE", "NBD")
+ *
+ * Every front end calls this as it stops, so nothing acknowledged is lost.
+ */
+void exports_flush_all(struct export *const *ex, unsigned int nr, const char *who);
+
+/**
+ * exports_put_all - export_put() each of @ex and free the array
+ * @ex: an array from registry_snapshot(), or NULL
+ * @nr: how many
+ */
+void exports_put_all(struct export **ex, unsigned int nr);
+
 #endif

@@ -52,7 +52,7 @@ struct fuse_thread *fuse_current_thread(void)
 
 unsigned int fuse_frontend_front_pad(void)
 {
-	return (unsigned int)((fuse_fs_io_size() + 7) & ~(size_t)7);
+	return fuse_fs_front_pad();
 }
 
 /*

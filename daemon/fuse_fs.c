@@ -69,6 +69,7 @@ struct fuse_io {
 	struct export_stats *st;
 	enum stats_op sop;
 	uint64_t sbytes, t0;
+	struct bio bio;			/* the parent; last, see BIO_FRONT_PAD() */
 };
 
 /* lseek(SEEK_DATA / SEEK_HOLE): extents queries until one answers it. */
@@ -81,9 +82,9 @@ struct fuse_seek {
 	struct backend_extent ext[SEEK_EXTENTS];
 };
 
-size_t fuse_fs_io_size(void)
+unsigned int fuse_fs_front_pad(void)
 {
-	return sizeof(struct fuse_io);
+	return BIO_FRONT_PAD(struct fuse_io, bio);
 }
 
 static struct fuse_frontend *req_fe(fuse_req_t req)
@@ -344,7 +345,7 @@ static struct bvec_iter bio_whole_iter(const struct bio *b)
 /* The parent bio ended: every bio of the request has. */
 static void io_endio(struct bio *parent)
 {
-	struct fuse_io *io = bio_front_pad(parent);
+	struct fuse_io *io = bio_pad_obj(parent, struct fuse_io, bio);
 	struct fuse_thread *t = io->t;
 	int err = io->error ? io->error : parent->bi_status;
 	unsigned int i;
@@ -416,8 +417,8 @@ static struct fuse_io *alloc_io(struct fuse_thread *t, struct export *ex,
 
 	if (!parent)
 		return NULL;
-	io = bio_front_pad(parent);
-	memset(io, 0, sizeof(*io));
+	io = bio_pad_obj(parent, struct fuse_io, bio);
+	memset(io, 0, offsetof(struct fuse_io, bio));
 	io->req = req;
 	io->t = t;
 	io->op = op;
@@ -461,7 +462,7 @@ static struct fuse_io *alloc_data_io(struct fuse_thread *t, struct export *ex,
 
 	if (!io)
 		return NULL;
-	parent = (struct bio *)((char *)io + ex->bs.front_pad);
+	parent = &io->bio;
 	for (off = start; off < end; ) {
 		uint32_t n = end - off > DATA_BIO_BYTES ? DATA_BIO_BYTES : (uint32_t)(end - off);
 		struct bio *bio = export_alloc_data_bio(ex, opf, off, n);
@@ -588,7 +589,7 @@ static int start_landed_write(struct fuse_thread *t, fuse_req_t req,
 	io = alloc_io(t, ex, req, FIO_WRITE);
 	if (!io)
 		goto wait;
-	parent = (struct bio *)((char *)io + ex->bs.front_pad);
+	parent = &io->bio;
 	bio = bio_alloc_bioset(BLK_GFP_NOWAIT, nr, &ex->bs);
 	if (!bio) {
 		free_io(io, parent);
@@ -764,7 +765,7 @@ static int start_rmw(struct fuse_thread *t, fuse_req_t req, struct export *ex,
 		free_io(io, parent);
 		goto wait;
 	}
-	rparent = (struct bio *)((char *)rio + ex->bs.front_pad);
+	rparent = &rio->bio;
 	/* One block holding both edges is read once. */
 	if (head && tail && end - start == mb)
 		tail = false, rio->tail = true;
@@ -931,7 +932,7 @@ static void start_nodata(fuse_req_t req, struct export *ex, blk_opf_t opf,
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	parent = (struct bio *)((char *)io + ex->bs.front_pad);
+	parent = &io->bio;
 	t->nr_inflight++;
 	io_account(io, ex, opf == REQ_OP_FLUSH ? STATS_FLUSH :
 		   opf == REQ_OP_DISCARD ? STATS_TRIM : STATS_WRITE_ZEROES, len);

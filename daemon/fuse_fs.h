@@ -121,8 +121,8 @@ bool fuse_fs_retry_pending(struct fuse_thread *t);
 /* Whether @t may read requests now: it has no write out on thread 0. */
 bool fuse_fs_may_read(struct fuse_thread *t);
 
-/* Per-request state size, for fuse_frontend_front_pad(). */
-size_t fuse_fs_io_size(void);
+/* The front pad FUSE needs in an export's bio_set, for fuse_frontend_front_pad(). */
+unsigned int fuse_fs_front_pad(void);
 
 /* fuse_mountpoint.c: see fuse_frontend_prepare(). */
 int fuse_mountpoint_check(const char *dir, char *err, size_t errlen);

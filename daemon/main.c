@@ -84,9 +84,7 @@ static void update_status(struct daemon *d)
 	unsigned int nr, clients = nr_clients(d);
 	char status[128];
 
-	registry_lock(&d->reg);
-	nr = d->reg.nr;
-	registry_unlock(&d->reg);
+	nr = registry_count(&d->reg);
 	snprintf(status, sizeof(status), "serving %u export%s to %u client%s", nr,
 		 nr == 1 ? "" : "s", clients, clients == 1 ? "" : "s");
 	if (strcmp(status, d->last_status)) {
@@ -99,16 +97,9 @@ static void update_status(struct daemon *d)
 static int start_fuse(struct daemon *d)
 {
 	char err[256];
-	unsigned int i;
 	int ret;
 
-	registry_lock(&d->reg);
-	d->fuse_ex = calloc(d->reg.nr ? d->reg.nr : 1, sizeof(*d->fuse_ex));
-	for (i = 0; d->fuse_ex && i < d->reg.nr; i++) {
-		export_get(d->reg.ex[i]);
-		d->fuse_ex[d->nr_fuse_ex++] = d->reg.ex[i];
-	}
-	registry_unlock(&d->reg);
+	d->fuse_ex = registry_snapshot(&d->reg, &d->nr_fuse_ex);
 	if (!d->fuse_ex) {
 		log_err("--fuse-mount: out of memory");
 		return 1;
@@ -127,13 +118,9 @@ static int start_fuse(struct daemon *d)
 /* Finish FUSE's requests, flush, unmount; then let its exports go. */
 static void stop_fuse(struct daemon *d)
 {
-	unsigned int i;
-
 	fuse_frontend_stop(d->fe);
 	d->fe = NULL;
-	for (i = 0; i < d->nr_fuse_ex; i++)
-		export_put(d->fuse_ex[i]);
-	free(d->fuse_ex);
+	exports_put_all(d->fuse_ex, d->nr_fuse_ex);
 	d->fuse_ex = NULL;
 	d->nr_fuse_ex = 0;
 }
@@ -220,17 +207,15 @@ static int serve(struct daemon *d, const struct export_limits *lim)
 /* Every acknowledged write reaches the backend's stable storage. */
 static void flush_exports(struct daemon *d)
 {
-	unsigned int i;
-	int ret;
+	unsigned int nr;
+	struct export **ex = registry_snapshot(&d->reg, &nr);
 
-	registry_lock(&d->reg);
-	for (i = 0; i < d->reg.nr; i++) {
-		ret = export_flush(d->reg.ex[i]);
-		if (ret)
-			log_err("export '%s': flush failed: %s", d->reg.ex[i]->name,
-				strerror(-ret));
+	if (!ex) {
+		log_err("cannot flush the exports: out of memory");
+		return;
 	}
-	registry_unlock(&d->reg);
+	exports_flush_all(ex, nr, "NBD");
+	exports_put_all(ex, nr);
 }
 
 static int start(struct daemon *d, const struct export_limits *lim)

@@ -36,11 +36,6 @@
 #define KNOWN_FLAGS	(NBD_CMD_FLAG_FUA | NBD_CMD_FLAG_NO_HOLE | NBD_CMD_FLAG_DF | \
 			 NBD_CMD_FLAG_REQ_ONE | NBD_CMD_FLAG_FAST_ZERO)
 
-static inline struct bio *cmd_bio(struct nbd_cmd *cmd)
-{
-	return (struct bio *)((char *)cmd + NBD_CMD_PAD);
-}
-
 static uint32_t nbd_errno(int err)
 {
 	switch (err < 0 ? -err : err) {
@@ -87,7 +82,7 @@ void nbd_cmd_free(struct nbd_cmd *cmd)
 	free(cmd->extra);
 	c->nr_cmds--;
 	c->held_bytes -= cmd->charge;
-	bio_put(cmd_bio(cmd));
+	bio_put(&cmd->bio);
 	/* Pages came back: whoever waits for them may go on. */
 	if (c->throttled && c->nr_cmds < MAX_CMDS / 2 &&
 	    c->held_bytes <= conn_cap(c) / 2) {
@@ -151,7 +146,7 @@ static void build_reply(struct nbd_cmd *cmd)
 /* The parent bio ended: every bio of the command has. */
 static void cmd_endio(struct bio *bio)
 {
-	struct nbd_cmd *cmd = bio_front_pad(bio);
+	struct nbd_cmd *cmd = bio_pad_obj(bio, struct nbd_cmd, bio);
 	struct nbd_conn *c = cmd->conn;
 
 	c->nr_active--;
@@ -193,14 +188,14 @@ static struct bio *alloc_nodata_bio(struct nbd_conn *c, blk_opf_t opf,
 
 static void submit_child(struct nbd_cmd *cmd, struct bio *bio)
 {
-	bio_chain(bio, cmd_bio(cmd));
+	bio_chain(bio, &cmd->bio);
 	submit_bio(bio);
 }
 
 /* The command's own reference on its parent: drop it, ending it if the children have. */
 static void cmd_start_done(struct nbd_cmd *cmd)
 {
-	bio_endio(cmd_bio(cmd));
+	bio_endio(&cmd->bio);
 }
 
 static void cmd_fail(struct nbd_cmd *cmd, uint32_t error)
@@ -532,8 +527,8 @@ static int start_cmd(struct nbd_conn *c, const uint8_t *h)
 	bio = bio_alloc_bioset(BLK_GFP_NOWAIT, 0, &c->ex->bs);
 	if (!bio)
 		return stall(c);
-	cmd = bio_front_pad(bio);
-	memset(cmd, 0, sizeof(*cmd));
+	cmd = bio_pad_obj(bio, struct nbd_cmd, bio);
+	memset(cmd, 0, offsetof(struct nbd_cmd, bio));
 	cmd->conn = c;
 	cmd->cookie = cookie;
 	cmd->offset = offset;

@@ -64,6 +64,7 @@ struct nbd_cmd {
 	uint8_t hdr[32];		/* reply header */
 	uint64_t reply_len;		/* header + data + extra */
 	uint64_t t_start;		/* stats_now() when it arrived */
+	struct bio bio;			/* the parent; last, see BIO_FRONT_PAD() */
 };
 
 struct nbd_conn {
@@ -123,8 +124,8 @@ struct nbd_conn {
 	const char *why;		/* for the disconnect log line */
 };
 
-/* The command lives this far before its parent bio. */
-#define NBD_CMD_PAD	((unsigned int)((sizeof(struct nbd_cmd) + 7) & ~(size_t)7))
+/* The front pad NBD needs in an export's bio_set. */
+#define NBD_CMD_PAD	BIO_FRONT_PAD(struct nbd_cmd, bio)
 
 /* Take over accepted socket @fd on the calling worker. */
 void nbd_conn_start(struct worker *w, const struct nbd_server *srv, int fd,

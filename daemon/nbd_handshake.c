@@ -185,35 +185,37 @@ static int opt_info_go(struct nbd_conn *c, uint32_t opt, const uint8_t *data,
 	return ret;
 }
 
+/* One NBD_REP_SERVER per export; a registry_for_each() callback. */
+static int list_one(struct export *ex, void *arg)
+{
+	struct nbd_conn *c = arg;
+	uint32_t nl = (uint32_t)strlen(ex->name);
+	uint32_t dl = (uint32_t)strlen(ex->description);
+	uint8_t *buf = malloc(4 + nl + dl);
+	int ret;
+
+	if (!buf)
+		return -ENOMEM;
+	nbd_put32(buf, nl);
+	memcpy(buf + 4, ex->name, nl);
+	memcpy(buf + 4 + nl, ex->description, dl);
+	ret = reply(c, NBD_OPT_LIST, NBD_REP_SERVER, buf, 4 + nl + dl);
+	free(buf);
+	/* reply(): 1, or -ENOMEM, which stops the walk. */
+	return ret > 0 ? 0 : ret;
+}
+
 static int opt_list(struct nbd_conn *c, uint32_t len)
 {
-	unsigned int i;
-	int ret = 1;
+	int ret;
 
 	if (len)
 		return reply_err(c, NBD_OPT_LIST, NBD_REP_ERR_INVALID,
 				 "NBD_OPT_LIST takes no data");
-	registry_lock(c->srv->reg);
-	for (i = 0; i < c->srv->reg->nr && ret > 0; i++) {
-		const struct export *ex = c->srv->reg->ex[i];
-		uint32_t nl = (uint32_t)strlen(ex->name);
-		uint32_t dl = (uint32_t)strlen(ex->description);
-		uint8_t *buf = malloc(4 + nl + dl);
-
-		if (!buf) {
-			registry_unlock(c->srv->reg);
-			return -ENOMEM;
-		}
-		nbd_put32(buf, nl);
-		memcpy(buf + 4, ex->name, nl);
-		memcpy(buf + 4 + nl, ex->description, dl);
-		ret = reply(c, NBD_OPT_LIST, NBD_REP_SERVER, buf, 4 + nl + dl);
-		free(buf);
-	}
-	registry_unlock(c->srv->reg);
-	if (ret > 0)
-		ret = reply(c, NBD_OPT_LIST, NBD_REP_ACK, NULL, 0);
-	return ret;
+	ret = registry_for_each(c->srv->reg, list_one, c);
+	if (ret)
+		return ret;
+	return reply(c, NBD_OPT_LIST, NBD_REP_ACK, NULL, 0);
 }
 
 /* Whether query @q (length @n) names base:allocation, for LIST or SET. */

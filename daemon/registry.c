@@ -14,14 +14,54 @@ void registry_init(struct registry *r)
 	r->nr = 0;
 }
 
-void registry_lock(struct registry *r)
+static void registry_lock(struct registry *r)
 {
 	pthread_mutex_lock(&r->lock);
 }
 
-void registry_unlock(struct registry *r)
+static void registry_unlock(struct registry *r)
 {
 	pthread_mutex_unlock(&r->lock);
+}
+
+unsigned int registry_count(struct registry *r)
+{
+	unsigned int nr;
+
+	registry_lock(r);
+	nr = r->nr;
+	registry_unlock(r);
+	return nr;
+}
+
+int registry_for_each(struct registry *r,
+		      int (*fn)(struct export *ex, void *arg), void *arg)
+{
+	unsigned int i;
+	int ret = 0;
+
+	registry_lock(r);
+	for (i = 0; i < r->nr && !ret; i++)
+		ret = fn(r->ex[i], arg);
+	registry_unlock(r);
+	return ret;
+}
+
+struct export **registry_snapshot(struct registry *r, unsigned int *nr)
+{
+	struct export **ex;
+	unsigned int i;
+
+	registry_lock(r);
+	/* One more than needed: an empty registry still gets an array. */
+	ex = calloc(r->nr + 1, sizeof(*ex));
+	*nr = 0;
+	for (i = 0; ex && i < r->nr; i++) {
+		export_get(r->ex[i]);
+		ex[(*nr)++] = r->ex[i];
+	}
+	registry_unlock(r);
+	return ex;
 }
 
 void registry_clear(struct registry *r)

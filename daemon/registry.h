@@ -12,7 +12,8 @@
  * The exports clients can name now.  Worker threads look exports up
  * during the handshake while the main thread adds and removes them on
  * SIGHUP, so every access holds the lock; a client keeps the export it
- * attached to by reference, not through the registry.
+ * attached to by reference, not through the registry.  Its fields are
+ * private to registry.c: use the functions below.
  */
 struct registry {
 	pthread_mutex_t lock;
@@ -40,8 +41,32 @@ struct export *registry_get(struct registry *r, const char *name, size_t len);
 /* Whether an export called @name is registered. */
 bool registry_has(struct registry *r, const char *name);
 
-/* For iterating r->ex[0..nr) (NBD_OPT_LIST, stats). */
-void registry_lock(struct registry *r);
-void registry_unlock(struct registry *r);
+/**
+ * registry_count - how many exports are registered now
+ * @r: the registry
+ */
+unsigned int registry_count(struct registry *r);
+
+/**
+ * registry_for_each - call @fn on every export, in order, under the lock
+ * @r: the registry
+ * @fn: the callback; it must not call into the registry.  A non-zero
+ *      return stops the walk.
+ * @arg: passed to @fn
+ *
+ * Return: 0, or what @fn returned that stopped the walk.
+ */
+int registry_for_each(struct registry *r,
+		      int (*fn)(struct export *ex, void *arg), void *arg);
+
+/**
+ * registry_snapshot - the exports registered now, each referenced
+ * @r: the registry
+ * @nr: set to their number
+ *
+ * Return: an array the caller gives back with exports_put_all(), or NULL
+ * when out of memory.  For work that must not hold the lock (flushing).
+ */
+struct export **registry_snapshot(struct registry *r, unsigned int *nr);
 
 #endif

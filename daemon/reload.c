@@ -56,6 +56,22 @@ static bool wanted(const struct options *o, const char *name)
 	return false;
 }
 
+struct gone_arg {
+	const struct options *o;
+	char ***gone;
+	unsigned int *nr_gone;
+};
+
+/* Note an export the new configuration no longer has; a registry_for_each() callback. */
+static int note_gone(struct export *ex, void *arg)
+{
+	struct gone_arg *ga = arg;
+
+	if (wanted(ga->o, ex->name))
+		return 0;
+	return options_add_string(ga->gone, ga->nr_gone, ex->name);
+}
+
 void reload_apply(int argc, char **argv, const char *config,
 		  struct registry *reg, const struct export_limits *lim)
 {
@@ -64,6 +80,7 @@ void reload_apply(int argc, char **argv, const char *config,
 	unsigned int i, added = 0, removed = 0;
 	char **gone = NULL;
 	unsigned int nr_gone = 0;
+	struct gone_arg ga;
 
 	/* The messages of a bad file go to stderr; say it in the log too. */
 	if (options_load(argc, argv, config, &o, &mode)) {
@@ -73,13 +90,10 @@ void reload_apply(int argc, char **argv, const char *config,
 	log_set_level(o.log_level);
 
 	/* Names first, under the lock; removal drops references outside it. */
-	registry_lock(reg);
-	for (i = 0; i < reg->nr; i++) {
-		if (!wanted(&o, reg->ex[i]->name) &&
-		    options_add_string(&gone, &nr_gone, reg->ex[i]->name))
-			break;
-	}
-	registry_unlock(reg);
+	ga.o = &o;
+	ga.gone = &gone;
+	ga.nr_gone = &nr_gone;
+	registry_for_each(reg, note_gone, &ga);
 	for (i = 0; i < nr_gone; i++) {
 		if (registry_remove(reg, gone[i])) {
 			log_info("reload: export '%s' removed; its clients keep it until they disconnect",

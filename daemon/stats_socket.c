@@ -34,8 +34,16 @@ static uint64_t rd(atomic_uint_least64_t *v)
 	return atomic_load_explicit(v, memory_order_relaxed);
 }
 
-static void write_export(FILE *f, struct export *ex)
+struct write_arg {
+	FILE *f;
+	unsigned int n;			/* exports written so far */
+};
+
+/* One export's object in the "exports" array; a registry_for_each() callback. */
+static int write_export(struct export *ex, void *arg)
 {
+	struct write_arg *wa = arg;
+	FILE *f = wa->f;
 	struct export_stats *st = &ex->stats;
 	uint64_t lat[STATS_LAT_BUCKETS];
 	unsigned int i;
@@ -43,7 +51,7 @@ static void write_export(FILE *f, struct export *ex)
 
 	for (i = 0; i < STATS_LAT_BUCKETS; i++)
 		lat[i] = rd(&st->lat[i]);
-	fprintf(f, "{\"name\":");
+	fprintf(f, "%s{\"name\":", wa->n++ ? "," : "");
 	json_str(f, ex->name);
 	fprintf(f, ",\"description\":");
 	json_str(f, ex->description);
@@ -63,6 +71,7 @@ static void write_export(FILE *f, struct export *ex)
 		(unsigned long long)stats_percentile(lat, 99.9));
 	fprintf(f, "\"bio_reserve\":{\"size\":%d,\"in_use\":%d}}",
 		ex->bs.bio_pool.min_nr, reserve < 0 ? 0 : reserve);
+	return 0;
 }
 
 void stats_socket_serve(int fd, const struct stats_source *src)
@@ -71,7 +80,7 @@ void stats_socket_serve(int fd, const struct stats_source *src)
 	struct pgalloc_stats ps;
 	char *buf = NULL;
 	size_t len = 0, off = 0;
-	unsigned int i;
+	struct write_arg wa = { 0 };
 	FILE *f;
 
 	/* A reader that does not read must not hold up the main loop for long. */
@@ -89,13 +98,8 @@ void stats_socket_serve(int fd, const struct stats_source *src)
 		(unsigned long long)ps.allocs, (unsigned long long)ps.frees,
 		(unsigned long long)ps.failures, (unsigned long long)ps.waits);
 	fprintf(f, "\"exports\":[");
-	registry_lock(src->reg);
-	for (i = 0; i < src->reg->nr; i++) {
-		if (i)
-			fputc(',', f);
-		write_export(f, src->reg->ex[i]);
-	}
-	registry_unlock(src->reg);
+	wa.f = f;
+	registry_for_each(src->reg, write_export, &wa);
 	fprintf(f, "]}\n");
 	if (fclose(f))
 		goto out;

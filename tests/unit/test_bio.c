@@ -40,7 +40,7 @@ static bool in_allocator(struct pgalloc *pa, void *p)
 
 START_TEST(test_bioset_front_pad)
 {
-	const unsigned int pad = offsetof(struct my_io, bio);
+	const unsigned int pad = BIO_FRONT_PAD(struct my_io, bio);
 	struct bio *bios[4];
 	struct bio_set bs;
 
@@ -52,8 +52,8 @@ START_TEST(test_bioset_front_pad)
 		bios[i] = bio_alloc_bioset(i & 1 ? BLK_GFP_WAIT : BLK_GFP_NOWAIT, 1, &bs);
 		ck_assert_ptr_nonnull(bios[i]);
 		ck_assert_ptr_eq(bios[i]->bi_pool, &bs);
-		io = container_of(bios[i], struct my_io, bio);
-		ck_assert_ptr_eq(bio_front_pad(bios[i]), io);
+		io = bio_pad_obj(bios[i], struct my_io, bio);
+		ck_assert_ptr_eq(&io->bio, bios[i]);
 		/* The pad is the caller's: write all of it. */
 		memset(io, 0x5c, pad);
 		io->magic = MY_MAGIC;
@@ -66,12 +66,12 @@ START_TEST(test_bioset_front_pad)
 		ck_assert_int_eq(atomic_load(&bios[i]->__bi_cnt), 1);
 	}
 	for (unsigned int i = 0; i < 4; i++) {
-		struct my_io *io = bio_front_pad(bios[i]);
+		struct my_io *io = bio_pad_obj(bios[i], struct my_io, bio);
 		char want[20];
 
 		/* Distinct per bio, and intact after the others were written. */
 		for (unsigned int j = 0; j < i; j++)
-			ck_assert_ptr_ne(bio_front_pad(bios[j]), io);
+			ck_assert_ptr_ne(bio_pad_obj(bios[j], struct my_io, bio), io);
 		snprintf(want, sizeof(want), "io-%u", i);
 		ck_assert_uint_eq(io->magic, MY_MAGIC);
 		ck_assert_uint_eq(io->id, i);
@@ -91,8 +91,60 @@ START_TEST(test_bioset_front_pad)
 	/* No pad at all is fine. */
 	ck_assert_int_eq(bioset_init(&bs, 1, 0, BIOSET_NEED_BVECS), 0);
 	bios[0] = bio_alloc_bioset(BLK_GFP_WAIT, 1, &bs);
-	ck_assert_ptr_eq(bio_front_pad(bios[0]), bios[0]);
+	ck_assert_ptr_nonnull(bios[0]);
 	bio_put(bios[0]);
+	bioset_exit(&bs);
+}
+END_TEST
+
+/* Two front ends' states, of different sizes, in one bio_set's pad. */
+struct small_io {
+	uint64_t magic;
+	struct bio bio;
+};
+
+struct large_io {
+	char state[400];
+	struct bio bio;
+};
+
+/*
+ * A bio_set sized for the larger of two front ends' structs: the smaller
+ * one's state must still be found by container_of(), not by subtracting
+ * the bio_set's front_pad (what NBD once did, correct only while its
+ * struct was the larger).
+ */
+START_TEST(test_bioset_shared_front_pad)
+{
+	unsigned int small = BIO_FRONT_PAD(struct small_io, bio);
+	unsigned int large = BIO_FRONT_PAD(struct large_io, bio);
+	struct bio *a, *b;
+	struct small_io *s;
+	struct large_io *l;
+	struct bio_set bs;
+
+	ck_assert_uint_lt(small, large);
+	ck_assert_int_eq(bioset_init(&bs, 2, large, 0), 0);
+	a = bio_alloc_bioset(BLK_GFP_WAIT, 1, &bs);
+	b = bio_alloc_bioset(BLK_GFP_WAIT, 1, &bs);
+	s = bio_pad_obj(a, struct small_io, bio);
+	l = bio_pad_obj(b, struct large_io, bio);
+	ck_assert_ptr_eq(&s->bio, a);
+	ck_assert_ptr_eq(&l->bio, b);
+	/* The old arithmetic lands elsewhere for the smaller struct. */
+	ck_assert_ptr_ne((char *)a - bs.front_pad, (char *)s);
+	/* Both lie inside their bio's pad: writing them touches no bio. */
+	ck_assert((char *)s >= (char *)a - bs.front_pad);
+	ck_assert_ptr_eq((char *)l, (char *)b - bs.front_pad);
+	s->magic = MY_MAGIC;
+	memset(l->state, 0xa5, sizeof(l->state));
+	ck_assert_ptr_eq(a->bi_pool, &bs);
+	ck_assert_ptr_eq(b->bi_pool, &bs);
+	ck_assert_int_eq(atomic_load(&a->__bi_cnt), 1);
+	ck_assert_int_eq(atomic_load(&b->__bi_cnt), 1);
+	ck_assert_uint_eq(bio_pad_obj(a, struct small_io, bio)->magic, MY_MAGIC);
+	bio_put(a);
+	bio_put(b);
 	bioset_exit(&bs);
 }
 END_TEST
@@ -949,6 +1001,7 @@ Suite *bio_suite(void)
 
 	tcase_set_timeout(tc, TEST_TIMEOUT);
 	tcase_add_test(tc, test_bioset_front_pad);
+	tcase_add_test(tc, test_bioset_shared_front_pad);
 	tcase_add_test(tc, test_bio_max_vecs);
 	tcase_add_test(tc, test_bio_too_many_vecs);
 	tcase_add_test(tc, test_bio_add_page_until_full);
