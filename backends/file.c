@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "backends/file.h"
+#include "core/ioloop.h"
 #include "core/page.h"
 
 static int uring_usable;
@@ -25,11 +26,10 @@ static pthread_once_t uring_probe_once = PTHREAD_ONCE_INIT;
 
 static void uring_probe(void)
 {
-	const char *e = getenv("BLOCKD_NO_IO_URING");
 	struct io_uring ring;
 	int ret;
 
-	if (e && *e && strcmp(e, "0")) {
+	if (ioloop_uring_disabled()) {
 		uring_usable = -1;
 		return;
 	}

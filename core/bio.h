@@ -2,6 +2,7 @@
 #ifndef BLOCKD_CORE_BIO_H
 #define BLOCKD_CORE_BIO_H
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -480,6 +481,20 @@ void bio_inc_remaining(struct bio *bio);
  * call bi_end_io.  Safe from any thread.
  */
 void bio_endio(struct bio *bio);
+
+/**
+ * blk_status_to_errno - a bio's status as a positive errno for a front end
+ * @status: bi_status: 0 or -errno
+ *
+ * As the kernel's blk_status_to_errno(): 0 stays 0, a status that is no
+ * errno (out of range) is EIO.  Each front end maps this to its protocol.
+ */
+static inline int blk_status_to_errno(blk_status_t status)
+{
+	int err = status < 0 ? -status : status;
+
+	return err > 0 && err < 4096 ? err : err ? EIO : 0;
+}
 
 /* End @bio with @status (0 or -errno). */
 static inline void bio_endio_status(struct bio *bio, blk_status_t status)

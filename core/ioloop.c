@@ -135,7 +135,7 @@ static void wake_cb(struct ioloop_op *op, int res, unsigned int flags)
 		(void)!read(loop->wake_fd, &loop->wake_buf, sizeof(loop->wake_buf));
 }
 
-static bool uring_disabled_by_env(void)
+bool ioloop_uring_disabled(void)
 {
 	const char *e = getenv("BLOCKD_NO_IO_URING");
 
@@ -196,7 +196,7 @@ struct ioloop *ioloop_create(unsigned int queue_depth, unsigned int flags,
 	if (loop->wake_fd < 0)
 		goto fail;
 
-	if ((flags & IOLOOP_NO_URING) || uring_disabled_by_env()) {
+	if ((flags & IOLOOP_NO_URING) || ioloop_uring_disabled()) {
 		loop->uring_error = -1;
 	} else {
 		ret = setup_uring(loop, queue_depth);

@@ -68,6 +68,14 @@ void ioloop_set_poll(struct ioloop *loop, unsigned int max_us);
 /* Destroy a loop. Nothing may be in flight. */
 void ioloop_destroy(struct ioloop *loop);
 
+/**
+ * ioloop_uring_disabled - whether BLOCKD_NO_IO_URING turns io_uring off
+ *
+ * The one place the variable is read: loops and the backends that would
+ * use io_uring of their own both ask here.
+ */
+bool ioloop_uring_disabled(void);
+
 /* Whether this loop runs on io_uring (false: epoll). */
 bool ioloop_has_uring(const struct ioloop *loop);
 
