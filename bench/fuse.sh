@@ -14,7 +14,8 @@
 #   env: RUNTIME=seconds per row (3), SIZE=backing file size (1G),
 #        BENCH_DIR=where the file and mounts go (a temp dir),
 #        BLOCKD_ARGS=extra blockd options (e.g. --poll-us 0),
-#        ROWS=which rows (all: "rr4k-qd1 rr4k-qd32 rw4k-qd32 seqr1m seqw1m")
+#        ROWS=which rows (all: "rr4k-qd1 rr4k-qd32 rw4k-qd32 seqr1m seqw1m"),
+#        PEERS=which peers besides blockd (all: "qsd nbdfuse direct"; none: "none")
 #
 # Rows: 4k randread QD1 and QD32, 4k randwrite QD32, 1M sequential read
 # and write QD8: IOPS for 4k rows, MiB/s for 1M rows, and blockd's ratio
@@ -27,6 +28,7 @@ build=${1:-$top/build}
 blockd=$build/daemon/blockd
 runtime=${RUNTIME:-3}
 size=${SIZE:-1G}
+peers=" ${PEERS:-qsd nbdfuse direct} "
 dir=${BENCH_DIR:-$(mktemp -d /tmp/blockd-fuse-bench.XXXXXX)}
 img=$dir/fuse-bench.img
 results=$dir/results.txt
@@ -128,6 +130,9 @@ mounts+=("$dir/b")
 fuse_target blockd "$dir/b/disk" "${pids[-1]}"
 stop "${pids[-1]}"
 
+peer() { [[ $peers == *" $1 "* ]]; }
+
+if peer qsd; then
 touch "$dir/q.file"
 qemu-storage-daemon \
 	--blockdev "driver=file,node-name=f,filename=$img,cache.direct=off,aio=io_uring" \
@@ -138,7 +143,9 @@ pids+=($!)
 mounts+=("$dir/q.file")
 fuse_target qsd "$dir/q.file" "${pids[-1]}"
 stop "${pids[-1]}"
+fi
 
+if peer nbdfuse; then
 rm -f "$dir/k.sock"	# a reused BENCH_DIR may hold the last run's
 nbdkit -f -U "$dir/k.sock" file "$img" >"$dir/nbdkit.log" 2>&1 &
 pids+=($!)
@@ -150,9 +157,12 @@ fuse_target nbdfuse "$dir/n/nbd" "${pids[-1]}"
 fusermount3 -u "$dir/n" || true
 stop "${pids[-1]}"
 stop "${pids[-2]}"
+fi
 
+if peer direct; then
 echo "# direct" >&2
 loop_measure loop:direct "$img" off
+fi
 
 python3 - "$results" "$runtime" <<'PY'
 import sys

@@ -258,13 +258,106 @@ static int start(struct daemon *d, const struct export_limits *lim)
 	return 0;
 }
 
+/*
+ * Before any thread: become a daemon (threads do not survive fork()),
+ * take the signals, and prepare the FUSE mount point, whose memory
+ * hardening the threads inherit.  0 or 1.
+ */
+static int prepare(struct daemon *d, struct export_limits *lim)
+{
+	char err[256];
+	int ret;
+
+	if (!d->o.foreground) {
+		ret = daemonize_start();
+		if (ret) {
+			log_err("cannot become a daemon: %s", strerror(-ret));
+			return 1;
+		}
+	}
+	d->sfd = signals_open();
+	if (d->sfd < 0) {
+		log_err("signalfd: %s", strerror(-d->sfd));
+		return 1;
+	}
+	if (!d->o.fuse_mount)
+		return 0;
+	if (fuse_frontend_prepare(d->o.fuse_mount, err, sizeof(err))) {
+		log_err("--fuse-mount: %s", err);
+		return 1;
+	}
+	/* One bio_set serves both front ends: room for the larger state. */
+	if (fuse_frontend_front_pad() > lim->front_pad)
+		lim->front_pad = fuse_frontend_front_pad();
+	return 0;
+}
+
+/* Started: write the pidfile, say so in the log and to systemd.  0 or 1. */
+static int announce(struct daemon *d, bool *pid_written)
+{
+	int ret;
+
+	if (d->o.pidfile) {
+		ret = pidfile_write(d->o.pidfile);
+		if (ret) {
+			log_err("pidfile %s: %s", d->o.pidfile, strerror(-ret));
+			return 1;
+		}
+		*pid_written = true;
+	}
+	log_info("%llu MiB of I/O pages reserved, %u worker threads",
+		 (unsigned long long)(d->o.memory >> 20), d->nr_workers);
+	log_info("running; stop with Ctrl-C or SIGTERM, reload with SIGHUP");
+	if (!d->o.foreground) {
+		log_use_syslog();
+		daemonize_ready();
+	}
+	notify_ready("running");
+	return 0;
+}
+
+/* Stopping on @sig (0: the last front end went away): lose nothing. */
+static void drain(struct daemon *d, int sig)
+{
+	if (sig)
+		log_info("%s received: draining; a second one exits at once",
+			 sig == SIGINT ? "SIGINT" : "SIGTERM");
+	notify_stopping();
+	signals_second_is_fatal(d->o.pidfile);
+	/* No new clients; the workers finish what their clients started. */
+	listen_close_all(&d->ls);
+	listen_close_all(&d->stats_ls);
+	/* FUSE takes no new requests, finishes, flushes and unmounts. */
+	stop_fuse(d);
+	workers_stop(d->ws, d->nr_workers);
+	d->ws = NULL;
+	flush_exports(d);
+	log_info("stopped");
+}
+
+/* Free whatever was set up, on every path out. */
+static void teardown(struct daemon *d, bool pid_written)
+{
+	stop_fuse(d);
+	listen_close_all(&d->ls);
+	listen_close_all(&d->stats_ls);
+	workers_stop(d->ws, d->nr_workers);
+	registry_clear(&d->reg);
+	pgalloc_destroy(d->pages);
+	if (pid_written)
+		unlink(d->o.pidfile);
+	if (d->sfd >= 0)
+		close(d->sfd);
+	options_free(&d->o);
+}
+
 int main(int argc, char **argv)
 {
 	struct daemon d = { .argc = argc, .argv = argv, .sfd = -1 };
 	struct export_limits lim = { .front_pad = NBD_CMD_PAD };
 	enum options_mode mode;
 	bool pid_written = false;
-	int ret, sig;
+	int ret;
 
 	log_init();
 	registry_init(&d.reg);
@@ -279,83 +372,15 @@ int main(int argc, char **argv)
 	log_set_level(d.o.log_level);
 	lim.max_payload = max_payload(d.o.memory);
 
-	/* Before any thread: threads do not survive fork(). */
-	if (!d.o.foreground) {
-		ret = daemonize_start();
-		if (ret) {
-			log_err("cannot become a daemon: %s", strerror(-ret));
-			options_free(&d.o);
-			return 1;
-		}
-	}
-	d.sfd = signals_open();
-	if (d.sfd < 0) {
-		log_err("signalfd: %s", strerror(-d.sfd));
-		ret = 1;
-		goto out;
-	}
-	if (d.o.fuse_mount) {
-		char err[256];
-
-		/* Before any thread starts: they inherit the memory hardening. */
-		if (fuse_frontend_prepare(d.o.fuse_mount, err, sizeof(err))) {
-			log_err("--fuse-mount: %s", err);
-			ret = 1;
-			goto out;
-		}
-		if (fuse_frontend_front_pad() > lim.front_pad)
-			lim.front_pad = fuse_frontend_front_pad();
-	}
-	ret = start(&d, &lim);
-	if (ret)
-		goto out;
-	if (d.o.pidfile) {
-		ret = pidfile_write(d.o.pidfile);
-		if (ret) {
-			log_err("pidfile %s: %s", d.o.pidfile, strerror(-ret));
-			ret = 1;
-			goto out;
-		}
-		pid_written = true;
-	}
-	log_info("%llu MiB of I/O pages reserved, %u worker threads",
-		 (unsigned long long)(d.o.memory >> 20), d.nr_workers);
-	log_info("running; stop with Ctrl-C or SIGTERM, reload with SIGHUP");
-	if (!d.o.foreground) {
-		log_use_syslog();
-		daemonize_ready();
-	}
-	notify_ready("running");
-
-	sig = serve(&d, &lim);
-	if (sig)
-		log_info("%s received: draining; a second one exits at once",
-			 sig == SIGINT ? "SIGINT" : "SIGTERM");
-	notify_stopping();
-	signals_second_is_fatal(d.o.pidfile);
-	/* No new clients; the workers finish what their clients started. */
-	listen_close_all(&d.ls);
-	listen_close_all(&d.stats_ls);
-	/* FUSE takes no new requests, finishes, flushes and unmounts. */
-	stop_fuse(&d);
-	workers_stop(d.ws, d.nr_workers);
-	d.ws = NULL;
-	flush_exports(&d);
-	log_info("stopped");
-	ret = 0;
-out:
+	ret = prepare(&d, &lim);
+	if (!ret)
+		ret = start(&d, &lim);
+	if (!ret)
+		ret = announce(&d, &pid_written);
+	if (!ret)
+		drain(&d, serve(&d, &lim));
 	if (ret)
 		daemonize_failed(ret);
-	stop_fuse(&d);
-	listen_close_all(&d.ls);
-	listen_close_all(&d.stats_ls);
-	workers_stop(d.ws, d.nr_workers);
-	registry_clear(&d.reg);
-	pgalloc_destroy(d.pages);
-	if (pid_written)
-		unlink(d.o.pidfile);
-	if (d.sfd >= 0)
-		close(d.sfd);
-	options_free(&d.o);
+	teardown(&d, pid_written);
 	return ret;
 }
