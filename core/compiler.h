@@ -35,21 +35,45 @@
  */
 #define MAX_ERRNO	4095
 
+/**
+ * ERR_PTR - @error as a pointer
+ * @error: -errno, down to -MAX_ERRNO
+ *
+ * Return: a pointer IS_ERR() recognises.
+ */
 static inline void *ERR_PTR(long error)
 {
 	return (void *)error;
 }
 
+/**
+ * PTR_ERR - the error an ERR_PTR() holds
+ * @ptr: a pointer for which IS_ERR() is true
+ *
+ * Return: the -errno.
+ */
 static inline long PTR_ERR(const void *ptr)
 {
 	return (long)ptr;
 }
 
+/**
+ * IS_ERR - whether @ptr is an error, not an object
+ * @ptr: the pointer
+ *
+ * Return: non-zero for an ERR_PTR().
+ */
 static inline int IS_ERR(const void *ptr)
 {
 	return unlikely((uintptr_t)ptr >= (uintptr_t)-MAX_ERRNO);
 }
 
+/**
+ * IS_ERR_OR_NULL - whether @ptr is NULL or an error
+ * @ptr: the pointer
+ *
+ * Return: non-zero for NULL or an ERR_PTR().
+ */
 static inline int IS_ERR_OR_NULL(const void *ptr)
 {
 	return !ptr || IS_ERR(ptr);

@@ -25,22 +25,50 @@ extern struct fault_attr fail_kmalloc;
 /* Fails page allocations (core/page.h), counted per page. */
 extern struct fault_attr fail_page_alloc;
 
-/* Fail the @nth call from now on (1 = the next one); later calls succeed. */
+/**
+ * fault_fail_nth - fail the @nth call from now on; later calls succeed
+ * @attr: the attribute
+ * @nth: 1 is the next call
+ */
 void fault_fail_nth(struct fault_attr *attr, long nth);
 
-/* Fail each call with probability @ppm / 1e6, reproducibly from @seed. */
+/**
+ * fault_fail_probability - fail each call with probability @ppm / 1e6
+ * @attr: the attribute
+ * @ppm: the probability, in millionths
+ * @seed: makes the failures reproducible
+ */
 void fault_fail_probability(struct fault_attr *attr, unsigned int ppm,
 			    unsigned int seed);
 
-/* Fail every call until fault_reset(). */
+/**
+ * fault_fail_always - fail every call until fault_reset()
+ * @attr: the attribute
+ */
 void fault_fail_always(struct fault_attr *attr);
 
-/* Turn injection off and clear the counters. */
+/**
+ * fault_reset - turn injection off and clear the counters
+ * @attr: the attribute
+ */
 void fault_reset(struct fault_attr *attr);
 
-/* Decide whether this call fails. Thread-safe. */
+/**
+ * should_fail_slow - decide whether this call fails
+ * @attr: an enabled attribute
+ *
+ * Thread-safe.
+ *
+ * Return: true when the call must fail.
+ */
 bool should_fail_slow(struct fault_attr *attr);
 
+/**
+ * should_fail - whether this call fails; one relaxed load when disabled
+ * @attr: the attribute
+ *
+ * Return: true when the call must fail.
+ */
 static inline bool should_fail(struct fault_attr *attr)
 {
 	if (!atomic_load_explicit(&attr->enabled, memory_order_relaxed))

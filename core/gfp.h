@@ -15,6 +15,12 @@ typedef unsigned int blk_gfp_t;
 /* Zero the memory (__GFP_ZERO). */
 #define BLK_GFP_ZERO	0x2u
 
+/**
+ * gfpflags_allow_blocking - whether @gfp lets the allocator sleep
+ * @gfp: allocation flags
+ *
+ * Return: 1 with BLK_GFP_WAIT, else 0.
+ */
 static inline int gfpflags_allow_blocking(blk_gfp_t gfp)
 {
 	return !!(gfp & BLK_GFP_WAIT);

@@ -14,16 +14,38 @@
  * a mempool instead.
  */
 
-/* Allocate @size bytes, zeroed when @gfp has BLK_GFP_ZERO. NULL on failure. */
+/**
+ * kmalloc - allocate @size bytes
+ * @size: bytes
+ * @gfp: BLK_GFP_WAIT and BLK_GFP_ZERO (zero the memory) as needed
+ *
+ * Return: the memory, or NULL on failure.
+ */
 void *kmalloc(size_t size, blk_gfp_t gfp);
 
-/* kmalloc(size, gfp | BLK_GFP_ZERO). */
+/**
+ * kzalloc - kmalloc(@size, @gfp | BLK_GFP_ZERO)
+ * @size: bytes
+ * @gfp: allocation flags
+ *
+ * Return: the zeroed memory, or NULL on failure.
+ */
 void *kzalloc(size_t size, blk_gfp_t gfp);
 
-/* Zeroed array of @n elements of @size; NULL on overflow or failure. */
+/**
+ * kcalloc - a zeroed array of @n elements of @size
+ * @n: elements
+ * @size: bytes per element
+ * @gfp: allocation flags
+ *
+ * Return: the array, or NULL on overflow or failure.
+ */
 void *kcalloc(size_t n, size_t size, blk_gfp_t gfp);
 
-/* Free what the kmalloc family returned; NULL is a no-op. */
+/**
+ * kfree - free what the kmalloc family returned
+ * @p: the memory; NULL is a no-op
+ */
 void kfree(void *p);
 
 #endif

@@ -36,44 +36,105 @@ typedef struct mempool {
 	atomic_ulong reserve_allocs;	/* allocations served from the reserve */
 } mempool_t;
 
-/*
- * Initialise @pool and fill its reserve with @min_nr elements from @alloc.
- * Returns 0 or -ENOMEM (nothing is left allocated).
+/**
+ * mempool_init - initialise @pool and fill its reserve
+ * @pool: the pool
+ * @min_nr: elements in the reserve
+ * @alloc: the underlying allocator, which fills the reserve
+ * @free: gives elements back to it
+ * @pool_data: passed to @alloc and @free
+ *
+ * Return: 0, or -ENOMEM (nothing is left allocated).
  */
 int mempool_init(mempool_t *pool, int min_nr, mempool_alloc_t *alloc,
 		 mempool_free_t *free, void *pool_data);
 
-/* Free the reserve. Every element must have come back. */
+/**
+ * mempool_exit - free the reserve
+ * @pool: the pool; every element must have come back
+ */
 void mempool_exit(mempool_t *pool);
 
-/* Heap-allocated pool; NULL on failure. */
+/**
+ * mempool_create - a heap-allocated pool, as mempool_init() sets it up
+ * @min_nr: elements in the reserve
+ * @alloc: the underlying allocator
+ * @free: gives elements back to it
+ * @pool_data: passed to @alloc and @free
+ *
+ * Return: the pool, or NULL on failure.
+ */
 mempool_t *mempool_create(int min_nr, mempool_alloc_t *alloc,
 			  mempool_free_t *free, void *pool_data);
+
+/**
+ * mempool_destroy - mempool_exit() and free a pool from mempool_create()
+ * @pool: the pool; NULL is a no-op
+ */
 void mempool_destroy(mempool_t *pool);
 
-/*
- * Grow or shrink the reserve to @new_min_nr.  Returns 0, -EINVAL for a
- * size below 1, or -ENOMEM when growing fails; the reserve's size is then
- * already @new_min_nr but it holds fewer elements, and frees refill it.
+/**
+ * mempool_resize - grow or shrink the reserve to @new_min_nr
+ * @pool: the pool
+ * @new_min_nr: the reserve's new size
+ *
+ * Return: 0, -EINVAL for a size below 1, or -ENOMEM when growing fails;
+ * the reserve's size is then already @new_min_nr but it holds fewer
+ * elements, and frees refill it.
  */
 int mempool_resize(mempool_t *pool, int new_min_nr);
 
-/* An element, or NULL only without BLK_GFP_WAIT. */
+/**
+ * mempool_alloc - an element of @pool
+ * @pool: the pool
+ * @gfp: with BLK_GFP_WAIT, sleep until an element is freed
+ *
+ * Return: an element, or NULL only without BLK_GFP_WAIT.
+ */
 void *mempool_alloc(mempool_t *pool, blk_gfp_t gfp);
 
-/* Give @element back; NULL is a no-op. */
+/**
+ * mempool_free - give @element back
+ * @element: what mempool_alloc() returned; NULL is a no-op
+ * @pool: the pool it came from
+ */
 void mempool_free(void *element, mempool_t *pool);
 
-/* Elements in the reserve now. */
+/**
+ * mempool_reserve_count - elements in the reserve now
+ * @pool: the pool
+ *
+ * Return: the number of elements.
+ */
 static inline int mempool_reserve_count(mempool_t *pool)
 {
 	return atomic_load(&pool->curr_nr);
 }
 
-/* Allocator pair for pools of fixed-size kmalloc objects; pool_data is the size. */
+/**
+ * mempool_kmalloc - the allocator of a pool of fixed-size kmalloc objects
+ * @gfp: allocation flags
+ * @pool_data: the object's size
+ *
+ * Return: an object, or NULL.
+ */
 void *mempool_kmalloc(blk_gfp_t gfp, void *pool_data);
+
+/**
+ * mempool_kfree - the free of a pool of fixed-size kmalloc objects
+ * @element: the object
+ * @pool_data: the object's size
+ */
 void mempool_kfree(void *element, void *pool_data);
 
+/**
+ * mempool_init_kmalloc_pool - mempool_init() for objects of @size bytes
+ * @pool: the pool
+ * @min_nr: elements in the reserve
+ * @size: bytes per object
+ *
+ * Return: 0 or -ENOMEM.
+ */
 static inline int mempool_init_kmalloc_pool(mempool_t *pool, int min_nr,
 					    size_t size)
 {

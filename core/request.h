@@ -49,17 +49,29 @@ struct blk_queue {
 	mempool_t iov_pool;
 };
 
-/* Limits for a queue: 256 segments, 1 MiB, 512-byte logical, 4096-byte physical blocks. */
+/**
+ * blk_queue_default_limits - the limits of a queue that names none
+ * @lim: filled with 256 segments, 1 MiB, 512-byte logical and 4096-byte
+ *       physical blocks
+ */
 void blk_queue_default_limits(struct queue_limits *lim);
 
-/*
- * Set up @q with @ops and @lim (NULL: defaults), fixed from then on.
- * Returns 0, -EINVAL for impossible limits, or -ENOMEM.
+/**
+ * blk_queue_init - set up @q, its limits fixed from then on
+ * @q: the queue
+ * @ops: the backend's operations
+ * @lim: the limits; NULL: blk_queue_default_limits()
+ * @queuedata: the backend's, in q->queuedata
+ *
+ * Return: 0, -EINVAL for impossible limits, or -ENOMEM.
  */
 int blk_queue_init(struct blk_queue *q, const struct blk_queue_ops *ops,
 		   const struct queue_limits *lim, void *queuedata);
 
-/* Free the queue's reserves. Every request must have ended. */
+/**
+ * blk_queue_exit - free the queue's reserves
+ * @q: the queue; every request must have ended
+ */
 void blk_queue_exit(struct blk_queue *q);
 
 #define REQ_INLINE_IOVECS	16
@@ -79,63 +91,98 @@ struct request {
 	struct iovec inline_iov[REQ_INLINE_IOVECS];
 };
 
+/**
+ * req_op - the operation of @rq
+ * @rq: the request
+ *
+ * Return: the REQ_OP_* of its cmd_flags.
+ */
 static inline enum req_op req_op(const struct request *rq)
 {
 	return (enum req_op)(rq->cmd_flags & REQ_OP_MASK);
 }
 
+/**
+ * blk_rq_pos_bytes - where @rq starts on the device
+ * @rq: the request
+ *
+ * Return: its first sector, in bytes.
+ */
 static inline uint64_t blk_rq_pos_bytes(const struct request *rq)
 {
 	return rq->sector << SECTOR_SHIFT;
 }
 
-/*
- * Build one request from the bios at the head of @list: the first bio and
- * every following one that is sector-contiguous with it, of the same op
- * and flags, while the merged iovec list stays within @q's limits.
- * Adjacent segments that are contiguous in memory share one iovec.  The
- * bios used are removed from @list; call again for the rest.
+/**
+ * blk_make_request - one request from the bios at the head of @list
+ * @q: the queue
+ * @list: the bios; those used are removed, call again for the rest
+ * @gfp: with BLK_GFP_WAIT it never fails for memory
  *
- * Returns the request, ERR_PTR(-EINVAL) for an empty list or a first bio
+ * The request holds the first bio and every following one that is
+ * sector-contiguous with it, of the same op and flags, while the merged
+ * iovec list stays within @q's limits.  Adjacent segments that are
+ * contiguous in memory share one iovec.  Requests for other queues than
+ * @q are not merged.
+ *
+ * Return: the request, ERR_PTR(-EINVAL) for an empty list or a first bio
  * that alone exceeds the limits, ERR_PTR(-ENOMEM) when it may not sleep
- * and no request is free (@list is then unchanged).  With BLK_GFP_WAIT it
- * never fails for memory.  Requests for other queues than @q are not
- * merged.
+ * and no request is free (@list is then unchanged).
  */
 struct request *blk_make_request(struct blk_queue *q, struct bio_list *list,
 				 blk_gfp_t gfp);
 
-/* Whether @next may be merged at the back of @rq (same op, contiguous, limits). */
+/**
+ * blk_rq_can_merge - whether @next may be merged at the back of @rq
+ * @rq: the request
+ * @next: the bio
+ *
+ * Return: true for the same op, sector-contiguous, within the limits.
+ */
 bool blk_rq_can_merge(const struct request *rq, const struct bio *next);
 
-/*
- * Complete @rq with @status (0 or -errno): every bio in it ends with that
- * status, and the request is freed.
+/**
+ * blk_end_request - complete @rq: every bio in it ends with @status
+ * @rq: the request; it is freed
+ * @status: 0 or -errno
  */
 void blk_end_request(struct request *rq, blk_status_t status);
 
-/*
- * Complete @rq having transferred only @bytes from its start: bios wholly
- * inside end with 0, the rest with @status (-EIO if @status is 0).
+/**
+ * blk_end_request_partial - complete @rq having transferred only @bytes
+ * @rq: the request; it is freed
+ * @bytes: what was transferred from its start
+ * @status: for the bios not wholly inside @bytes (-EIO if it is 0);
+ *          the others end with 0
  */
 void blk_end_request_partial(struct request *rq, uint64_t bytes,
 			     blk_status_t status);
 
-/* Free a request that was never started, leaving its bios unended. */
+/**
+ * blk_free_request - free a request that was never started
+ * @rq: the request; its bios are left unended
+ */
 void blk_free_request(struct request *rq);
 
-/*
- * Send @bio to bio->bi_queue.  Under a plug the bio is only queued on the
- * plug and goes out, merged with its neighbours, at blk_finish_plug();
- * otherwise it becomes a request at once.  Called from within another
- * submit_bio() (a bi_end_io run by a backend that completes inline), it
- * is queued and the outer call dispatches it, so chains of completions
- * and resubmissions never deepen the stack.  A bio that exceeds its
- * queue's limits ends with -EINVAL.
+/**
+ * submit_bio - send @bio to bio->bi_queue
+ * @bio: the bio; one that exceeds its queue's limits ends with -EINVAL
+ *
+ * Under a plug the bio is only queued on the plug and goes out, merged
+ * with its neighbours, at blk_finish_plug(); otherwise it becomes a
+ * request at once.  Called from within another submit_bio() (a bi_end_io
+ * run by a backend that completes inline), it is queued and the outer call
+ * dispatches it, so chains of completions and resubmissions never deepen
+ * the stack.
  */
 void submit_bio(struct bio *bio);
 
-/* Submit and sleep until @bio completes; returns its status. */
+/**
+ * submit_bio_wait - submit @bio and sleep until it completes
+ * @bio: the bio
+ *
+ * Return: its status.
+ */
 blk_status_t submit_bio_wait(struct bio *bio);
 
 /*
@@ -147,24 +194,45 @@ struct blk_plug {
 	struct blk_plug *prev;
 };
 
+/**
+ * blk_start_plug - plug the calling thread's submissions
+ * @plug: the plug, on the caller's stack
+ */
 void blk_start_plug(struct blk_plug *plug);
+
+/**
+ * blk_finish_plug - submit the plugged bios and remove the plug
+ * @plug: the plug blk_start_plug() was given
+ */
 void blk_finish_plug(struct blk_plug *plug);
 
-/* Submit the plugged bios now, keeping the plug. */
+/**
+ * blk_flush_plug - submit the plugged bios now, keeping the plug
+ * @plug: the plug
+ */
 void blk_flush_plug(struct blk_plug *plug);
 
-/* The calling thread's plug, or NULL. */
+/**
+ * blk_current_plug - the calling thread's plug
+ *
+ * Return: the plug, or NULL.
+ */
 struct blk_plug *blk_current_plug(void);
 
-/*
- * Whether the calling thread holds bios that are submitted but not yet
- * dispatched: on its plug, or queued by a submit_bio() nested inside
- * another (from a bi_end_io that ran inline).
+/**
+ * blk_has_pending_bios - whether the calling thread holds undispatched bios
+ *
+ * Return: true when bios it submitted are not yet dispatched: on its plug,
+ * or queued by a submit_bio() nested inside another (from a bi_end_io that
+ * ran inline).
  */
 bool blk_has_pending_bios(void);
 
-/*
- * Remove those pending bios whose bi_pool is @bs and append them to @out.
+/**
+ * blk_plug_steal_bios - take the pending bios of @bs
+ * @bs: the bio_set whose bios (bi_pool) are taken
+ * @out: they are appended here
+ *
  * Used by bio_alloc_bioset() to hand them to the rescuer before it sleeps.
  */
 void blk_plug_steal_bios(struct bio_set *bs, struct bio_list *out);

@@ -4,10 +4,12 @@
 
 #include <stdint.h>
 
-/*
- * Parse a size such as "4096", "64K", "512M", "1G", "2T" (binary units,
- * optional "iB"/"B" suffix: "1GiB").  Returns 0 and stores bytes, or
- * -EINVAL for a malformed string, -ERANGE on overflow.
+/**
+ * parse_size - parse a size such as "4096", "64K", "512M", "1G", "2T"
+ * @s: the string: binary units, optional "iB"/"B" suffix ("1GiB")
+ * @bytes: where the size goes, in bytes
+ *
+ * Return: 0, -EINVAL for a malformed string, or -ERANGE on overflow.
  */
 int parse_size(const char *s, uint64_t *bytes);
 

@@ -11,21 +11,35 @@
  * SysV-style init sees start-up errors.
  */
 
-/* Fork; returns 0 in the daemon, -errno on failure (nothing forked). */
+/**
+ * daemonize_start - fork
+ *
+ * Return: 0 in the daemon, -errno on failure (nothing forked).
+ */
 int daemonize_start(void);
 
-/*
- * In the daemon: start-up is complete.  Standard input, output and error
- * become /dev/null and the starter exits 0.
+/**
+ * daemonize_ready - in the daemon: start-up is complete
+ *
+ * Standard input, output and error become /dev/null and the starter exits
+ * 0.
  */
 void daemonize_ready(void);
 
-/* In the daemon: start-up failed; the starter exits with @status. */
+/**
+ * daemonize_failed - in the daemon: start-up failed
+ * @status: the starter exits with it
+ */
 void daemonize_failed(int status);
 
-/*
- * Write our pid to @path (atomically: a temporary file renamed into
- * place, so a reader never sees it half-written).  0 or -errno.
+/**
+ * pidfile_write - write our pid to @path
+ * @path: the pidfile
+ *
+ * Atomically: a temporary file renamed into place, so a reader never sees
+ * it half-written.
+ *
+ * Return: 0 or -errno.
  */
 int pidfile_write(const char *path);
 

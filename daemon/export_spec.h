@@ -24,13 +24,22 @@ struct export_spec {
 	unsigned int pool_size;	/* bios kept in reserve; 0: the default */
 };
 
-/*
- * Parse @s into @spec.  Returns 0, or -EINVAL with a message for the user
- * in @err (size @errlen).  On success free with export_spec_free().
+/**
+ * export_spec_parse - parse @s into @spec
+ * @s: [NAME=]BACKEND:TARGET[,key=value...]
+ * @spec: on success, to be freed with export_spec_free()
+ * @err: a message for the user
+ * @errlen: its size
+ *
+ * Return: 0, or -EINVAL with a message in @err.
  */
 int export_spec_parse(const char *s, struct export_spec *spec, char *err,
 		      size_t errlen);
 
+/**
+ * export_spec_free - free what @spec holds and clear it
+ * @spec: the spec
+ */
 void export_spec_free(struct export_spec *spec);
 
 #endif

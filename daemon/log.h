@@ -11,18 +11,50 @@
  * message above the configured level is dropped.  Safe from any thread.
  */
 
-/* "error", "warning", "notice", "info" or "debug" to LOG_*; -1 if none. */
+/**
+ * log_level_parse - a level's name to its LOG_*
+ * @s: "error", "warning", "notice", "info" or "debug"
+ *
+ * Return: the LOG_* level, or -1 if @s names none.
+ */
 int log_level_parse(const char *s);
+
+/**
+ * log_level_name - a LOG_* level's name, as log_level_parse() takes it
+ * @level: the level
+ *
+ * Return: the name; "info" for a level without one.
+ */
 const char *log_level_name(int level);
 
-/* Call first: sees whether standard error is the journal. */
+/**
+ * log_init - call first: sees whether standard error is the journal
+ */
 void log_init(void);
-/* Log to syslog from now on, instead of standard error. */
+
+/**
+ * log_use_syslog - log to syslog from now on, instead of standard error
+ */
 void log_use_syslog(void);
-/* Close and reopen the log (SIGHUP): syslog's connection is reopened. */
+
+/**
+ * log_reopen - close and reopen the log (SIGHUP)
+ *
+ * Syslog's connection is reopened.
+ */
 void log_reopen(void);
+
+/**
+ * log_set_level - drop messages above @level from now on
+ * @level: LOG_*
+ */
 void log_set_level(int level);
 
+/**
+ * log_msg - log a message, unless it is above the configured level
+ * @level: LOG_*
+ * @fmt: printf format
+ */
 void log_msg(int level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 

@@ -10,11 +10,26 @@
  * without libsystemd, notifications do nothing and no sockets are passed.
  */
 
-/* Tell the service manager: READY=1, STOPPING=1, RELOADING=1... */
+/**
+ * notify_ready - tell the service manager READY=1
+ * @status: its STATUS=
+ */
 void notify_ready(const char *status);
+
+/**
+ * notify_stopping - tell the service manager STOPPING=1
+ */
 void notify_stopping(void);
+
+/**
+ * notify_reloading - tell the service manager RELOADING=1
+ */
 void notify_reloading(void);
-/* STATUS=@fmt... (shown by systemctl status). */
+
+/**
+ * notify_status - tell the service manager STATUS=
+ * @fmt: printf format of the status (shown by systemctl status)
+ */
 void notify_status(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* One socket from the service manager. */
@@ -23,14 +38,21 @@ struct notify_fd {
 	char name[64];		/* its FileDescriptorName=; "unknown" if none */
 };
 
-/*
- * The sockets passed by socket activation, from fd 3 on, made
- * close-on-exec; the environment variables that passed them are removed.
- * Returns their number (0: none), or -errno; *@fds is for free().
+/**
+ * notify_listen_fds - the sockets passed by socket activation
+ * @fds: set to them, from fd 3 on, made close-on-exec; for free()
+ *
+ * The environment variables that passed them are removed.
+ *
+ * Return: their number (0: none), or -errno.
  */
 int notify_listen_fds(struct notify_fd **fds);
 
-/* Whether the daemon was built with libsystemd. */
+/**
+ * notify_available - whether the daemon was built with libsystemd
+ *
+ * Return: true when it was.
+ */
 bool notify_available(void);
 
 #endif

@@ -143,139 +143,185 @@ static int set_string(char **dst, const char *s)
 	return *dst ? 0 : -ENOMEM;
 }
 
+static const struct option longopts[] = {
+	{ "config", required_argument, NULL, 'c' },
+	{ "export", required_argument, NULL, 'e' },
+	{ "foreground", no_argument, NULL, 'f' },
+	{ "pidfile", required_argument, NULL, 'p' },
+	{ "unix", required_argument, NULL, 'u' },
+	{ "tcp", required_argument, NULL, 'T' },
+	{ "fuse-mount", required_argument, NULL, 'F' },
+	{ "memory", required_argument, NULL, 'm' },
+	{ "threads", required_argument, NULL, 't' },
+	{ "poll-us", required_argument, NULL, LONG_POLL_US },
+	{ "log-level", required_argument, NULL, LONG_LOG_LEVEL },
+	{ "stats-socket", required_argument, NULL, 's' },
+	{ "check-config", no_argument, NULL, LONG_CHECK_CONFIG },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* -e: parse @arg and add it.  0, EXIT_USAGE after a message, or 1 (no memory). */
+static int cli_export(struct options *o, const char *arg)
+{
+	struct export_spec spec;
+	char err[256];
+	int ret;
+
+	if (export_spec_parse(arg, &spec, err, sizeof(err))) {
+		fprintf(stderr, "blockd: --export: %s\n", err);
+		return EXIT_USAGE;
+	}
+	ret = options_add_export(o, &spec);
+	if (ret == -EEXIST)
+		fprintf(stderr, "blockd: --export: export '%s' is given twice\n",
+			spec.name);
+	export_spec_free(&spec);
+	if (ret)
+		return ret == -EEXIST ? EXIT_USAGE : oom();
+	return 0;
+}
+
+/* -p, -F, -s: the one file, mount point or socket they name.  0, or 1. */
+static int cli_path(struct options *o, int c, const char *arg)
+{
+	char **slot = c == 'p' ? &o->pidfile :
+		      c == 'F' ? &o->fuse_mount : &o->stats_socket;
+
+	if (set_string(slot, arg))
+		return oom();
+	o->set |= c == 'p' ? OPT_SET_PIDFILE :
+		  c == 'F' ? OPT_SET_FUSE : OPT_SET_STATS;
+	return 0;
+}
+
+/* -u, -T: one more listener of that kind.  0, or 1 (no memory). */
+static int cli_listener(struct options *o, int c, const char *arg)
+{
+	int ret;
+
+	if (c == 'T')
+		ret = options_add_string(&o->tcp_addrs, &o->nr_tcp, arg);
+	else
+		ret = options_add_string(&o->unix_paths, &o->nr_unix, arg);
+	if (ret)
+		return oom();
+	o->set |= c == 'T' ? OPT_SET_TCP : OPT_SET_UNIX;
+	return 0;
+}
+
+/* @arg as a whole decimal number from @min to @max; false if it is not. */
+static bool cli_number(const char *arg, long min, long max, unsigned int *out)
+{
+	char *end;
+	long n = strtol(arg, &end, 10);
+
+	if (*end || !*arg || n < min || n > max)
+		return false;
+	*out = (unsigned int)n;
+	return true;
+}
+
+/*
+ * The options that take a number or a level (-m, -t, --poll-us,
+ * --log-level).  0, or EXIT_USAGE after a message.
+ */
+static int cli_value(struct options *o, int c, const char *arg)
+{
+	switch (c) {
+	case 'm':
+		if (parse_size(arg, &o->memory) || o->memory < 1024 * 1024) {
+			fprintf(stderr, "blockd: --memory: bad size '%s' (at least 1M, e.g. 256M)\n",
+				arg);
+			return EXIT_USAGE;
+		}
+		o->set |= OPT_SET_MEMORY;
+		break;
+	case 't':
+		if (!cli_number(arg, 1, 1024, &o->threads)) {
+			fprintf(stderr, "blockd: --threads: '%s' is not a number from 1 to 1024\n",
+				arg);
+			return EXIT_USAGE;
+		}
+		o->set |= OPT_SET_THREADS;
+		break;
+	case LONG_POLL_US:
+		if (!cli_number(arg, 0, MAX_POLL_US, &o->poll_us)) {
+			fprintf(stderr, "blockd: --poll-us: '%s' is not a number from 0 to %d\n",
+				arg, MAX_POLL_US);
+			return EXIT_USAGE;
+		}
+		o->set |= OPT_SET_POLL;
+		break;
+	case LONG_LOG_LEVEL:
+		o->log_level = log_level_parse(arg);
+		if (o->log_level < 0) {
+			fprintf(stderr, "blockd: --log-level: '%s' is not error, warning, notice, info or debug\n",
+				arg);
+			return EXIT_USAGE;
+		}
+		o->set |= OPT_SET_LOG_LEVEL;
+		break;
+	}
+	return 0;
+}
+
+/* One option @c, as getopt_long() returned it.  0, EXIT_USAGE or 1. */
+static int cli_option(struct options *o, int c, const char *arg,
+		      enum options_mode *mode, bool *config_given)
+{
+	switch (c) {
+	case 'c':
+		if (set_string(&o->config, arg))
+			return oom();
+		*config_given = true;
+		return 0;
+	case 'e':
+		return cli_export(o, arg);
+	case 'f':
+		o->foreground = true;
+		o->set |= OPT_SET_FOREGROUND;
+		return 0;
+	case 'p':
+	case 'F':
+	case 's':
+		return cli_path(o, c, arg);
+	case 'u':
+	case 'T':
+		return cli_listener(o, c, arg);
+	case 'm':
+	case 't':
+	case LONG_POLL_US:
+	case LONG_LOG_LEVEL:
+		return cli_value(o, c, arg);
+	case LONG_CHECK_CONFIG:
+		*mode = MODE_CHECK_CONFIG;
+		return 0;
+	case 'h':
+		usage(stdout);
+		exit(0);
+	case 'V':
+		printf("blockd %s\n", PACKAGE_VERSION);
+		exit(0);
+	default:
+		fprintf(stderr, "Try 'blockd --help'.\n");
+		return EXIT_USAGE;
+	}
+}
+
 int options_parse_cli(int argc, char **argv, struct options *o,
 		      enum options_mode *mode)
 {
-	static const struct option longopts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "export", required_argument, NULL, 'e' },
-		{ "foreground", no_argument, NULL, 'f' },
-		{ "pidfile", required_argument, NULL, 'p' },
-		{ "unix", required_argument, NULL, 'u' },
-		{ "tcp", required_argument, NULL, 'T' },
-		{ "fuse-mount", required_argument, NULL, 'F' },
-		{ "memory", required_argument, NULL, 'm' },
-		{ "threads", required_argument, NULL, 't' },
-		{ "poll-us", required_argument, NULL, LONG_POLL_US },
-		{ "log-level", required_argument, NULL, LONG_LOG_LEVEL },
-		{ "stats-socket", required_argument, NULL, 's' },
-		{ "check-config", no_argument, NULL, LONG_CHECK_CONFIG },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 },
-	};
-	struct export_spec spec;
 	bool config_given = false;
-	char err[256];
 	int c, ret;
 
 	*mode = MODE_SERVE;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "c:e:fp:u:T:F:m:t:s:hV", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-			if (set_string(&o->config, optarg))
-				return oom();
-			config_given = true;
-			break;
-		case 'e':
-			if (export_spec_parse(optarg, &spec, err, sizeof(err))) {
-				fprintf(stderr, "blockd: --export: %s\n", err);
-				return EXIT_USAGE;
-			}
-			ret = options_add_export(o, &spec);
-			if (ret == -EEXIST)
-				fprintf(stderr, "blockd: --export: export '%s' is given twice\n",
-					spec.name);
-			export_spec_free(&spec);
-			if (ret)
-				return ret == -EEXIST ? EXIT_USAGE : oom();
-			break;
-		case 'f':
-			o->foreground = true;
-			o->set |= OPT_SET_FOREGROUND;
-			break;
-		case 'p':
-			if (set_string(&o->pidfile, optarg))
-				return oom();
-			o->set |= OPT_SET_PIDFILE;
-			break;
-		case 'u':
-			if (options_add_string(&o->unix_paths, &o->nr_unix, optarg))
-				return oom();
-			o->set |= OPT_SET_UNIX;
-			break;
-		case 'T':
-			if (options_add_string(&o->tcp_addrs, &o->nr_tcp, optarg))
-				return oom();
-			o->set |= OPT_SET_TCP;
-			break;
-		case 'F':
-			if (set_string(&o->fuse_mount, optarg))
-				return oom();
-			o->set |= OPT_SET_FUSE;
-			break;
-		case 'm':
-			if (parse_size(optarg, &o->memory) || o->memory < 1024 * 1024) {
-				fprintf(stderr, "blockd: --memory: bad size '%s' (at least 1M, e.g. 256M)\n",
-					optarg);
-				return EXIT_USAGE;
-			}
-			o->set |= OPT_SET_MEMORY;
-			break;
-		case 't': {
-			char *end;
-			long n = strtol(optarg, &end, 10);
-
-			if (*end || n < 1 || n > 1024) {
-				fprintf(stderr, "blockd: --threads: '%s' is not a number from 1 to 1024\n",
-					optarg);
-				return EXIT_USAGE;
-			}
-			o->threads = (unsigned int)n;
-			o->set |= OPT_SET_THREADS;
-			break;
-		}
-		case LONG_POLL_US: {
-			char *end;
-			long n = strtol(optarg, &end, 10);
-
-			if (*end || !*optarg || n < 0 || n > MAX_POLL_US) {
-				fprintf(stderr, "blockd: --poll-us: '%s' is not a number from 0 to %d\n",
-					optarg, MAX_POLL_US);
-				return EXIT_USAGE;
-			}
-			o->poll_us = (unsigned int)n;
-			o->set |= OPT_SET_POLL;
-			break;
-		}
-		case LONG_LOG_LEVEL:
-			o->log_level = log_level_parse(optarg);
-			if (o->log_level < 0) {
-				fprintf(stderr, "blockd: --log-level: '%s' is not error, warning, notice, info or debug\n",
-					optarg);
-				return EXIT_USAGE;
-			}
-			o->set |= OPT_SET_LOG_LEVEL;
-			break;
-		case 's':
-			if (set_string(&o->stats_socket, optarg))
-				return oom();
-			o->set |= OPT_SET_STATS;
-			break;
-		case LONG_CHECK_CONFIG:
-			*mode = MODE_CHECK_CONFIG;
-			break;
-		case 'h':
-			usage(stdout);
-			exit(0);
-		case 'V':
-			printf("blockd %s\n", PACKAGE_VERSION);
-			exit(0);
-		default:
-			fprintf(stderr, "Try 'blockd --help'.\n");
-			return EXIT_USAGE;
-		}
+		ret = cli_option(o, c, optarg, mode, &config_given);
+		if (ret)
+			return ret;
 	}
 	if (optind < argc) {
 		fprintf(stderr, "blockd: unexpected argument '%s'\nTry 'blockd --help'.\n",

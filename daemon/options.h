@@ -57,47 +57,95 @@ enum options_mode {
 	MODE_CHECK_CONFIG,		/* --check-config */
 };
 
-/* Defaults for everything. */
+/**
+ * options_init - defaults for everything
+ * @o: the options
+ */
 void options_init(struct options *o);
+
+/**
+ * options_free - free what @o holds and clear it
+ * @o: the options
+ */
 void options_free(struct options *o);
 
-/*
- * Parse the command line into @o (on defaults) and *@mode.  --help and
- * --version print and exit 0.  0, or EXIT_USAGE after a message.  The
- * config file, if any, is named by o->config (-c, else the default path
- * when it exists).
+/**
+ * options_parse_cli - parse the command line
+ * @argc: as main() got it
+ * @argv: as main() got it
+ * @o: the options, on defaults
+ * @mode: what the command line asks for besides serving
+ *
+ * --help and --version print and exit 0.  The config file, if any, is
+ * named by o->config (-c, else the default path when it exists).
+ *
+ * Return: 0, or EXIT_USAGE after a message.
  */
 int options_parse_cli(int argc, char **argv, struct options *o,
 		      enum options_mode *mode);
 
-/*
- * The effective options: @file (from the config file) overridden by what
- * @cli sets; the exports of both.  Moves strings out of both.  0, or
- * EXIT_USAGE after a message (a duplicate export).
+/**
+ * options_merge - the effective options
+ * @out: @file overridden by what @cli sets; the exports of both
+ * @file: from the config file; strings are moved out of it
+ * @cli: from the command line; strings are moved out of it
+ *
+ * Return: 0, or EXIT_USAGE after a message (a duplicate export).
  */
 int options_merge(struct options *out, struct options *file,
 		  struct options *cli);
 
-/* Checks that need everything merged: at least one export. 0 or EXIT_USAGE. */
+/**
+ * options_validate - the checks that need everything merged
+ * @o: the merged options: at least one export
+ *
+ * Return: 0 or EXIT_USAGE.
+ */
 int options_validate(const struct options *o);
 
-/*
- * All of the above: the command line, the config file it names (or
- * @config, if not NULL), merged and validated, with every path made
- * absolute.  0, or EXIT_USAGE (or 1 for no memory) after a message, with
- * @o freed.  Called again on SIGHUP, with the absolute config path, as the
- * daemon has left its starting directory by then.
+/**
+ * options_load - all of the above
+ * @argc: as main() got it
+ * @argv: as main() got it
+ * @config: the config file instead of the one the command line names,
+ *          if not NULL
+ * @o: the command line and the config file, merged and validated, with
+ *     every path made absolute
+ * @mode: what the command line asks for besides serving
+ *
+ * Called again on SIGHUP, with the absolute config path, as the daemon
+ * has left its starting directory by then.
+ *
+ * Return: 0, or EXIT_USAGE (or 1 for no memory) after a message, with @o
+ * freed.
  */
 int options_load(int argc, char **argv, const char *config,
 		 struct options *o, enum options_mode *mode);
 
-/* Write @o as a config file would say it (--check-config). */
+/**
+ * options_print - write @o as a config file would say it (--check-config)
+ * @o: the options
+ * @f: where to
+ */
 void options_print(const struct options *o, FILE *f);
 
-/* Append a copy of @s to a string vector. 0 or -ENOMEM. */
+/**
+ * options_add_string - append a copy of @s to a string vector
+ * @v: the vector
+ * @n: its length
+ * @s: the string
+ *
+ * Return: 0 or -ENOMEM.
+ */
 int options_add_string(char ***v, unsigned int *n, const char *s);
 
-/* Append @spec (moved) unless its name is taken: 0, -EEXIST or -ENOMEM. */
+/**
+ * options_add_export - append @spec unless its name is taken
+ * @o: the options
+ * @spec: the export; moved into @o
+ *
+ * Return: 0, -EEXIST or -ENOMEM.
+ */
 int options_add_export(struct options *o, struct export_spec *spec);
 
 #endif

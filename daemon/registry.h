@@ -21,29 +21,61 @@ struct registry {
 	unsigned int nr;
 };
 
+/**
+ * registry_init - an empty registry
+ * @r: the registry
+ */
 void registry_init(struct registry *r);
 
-/* Drop every export's registry reference. */
+/**
+ * registry_clear - drop every export's registry reference
+ * @r: the registry
+ */
 void registry_clear(struct registry *r);
 
-/* Add @ex at the end, taking over the caller's reference. 0 or -ENOMEM. */
+/**
+ * registry_add - add @ex at the end
+ * @r: the registry
+ * @ex: the export; the registry takes over the caller's reference
+ *
+ * Return: 0 or -ENOMEM.
+ */
 int registry_add(struct registry *r, struct export *ex);
 
-/* Remove the export called @name; false if there is none. */
+/**
+ * registry_remove - remove the export called @name
+ * @r: the registry
+ * @name: the export's name
+ *
+ * Return: true, or false if there is none.
+ */
 bool registry_remove(struct registry *r, const char *name);
 
-/*
- * The export called @name (length @len), with a reference the caller
- * drops with export_put(); "" names the first.  NULL if there is none.
+/**
+ * registry_get - the export called @name
+ * @r: the registry
+ * @name: the name; "" names the first
+ * @len: its length
+ *
+ * Return: the export, with a reference the caller drops with
+ * export_put(), or NULL if there is none.
  */
 struct export *registry_get(struct registry *r, const char *name, size_t len);
 
-/* Whether an export called @name is registered. */
+/**
+ * registry_has - whether an export called @name is registered
+ * @r: the registry
+ * @name: the name
+ *
+ * Return: true when it is.
+ */
 bool registry_has(struct registry *r, const char *name);
 
 /**
  * registry_count - how many exports are registered now
  * @r: the registry
+ *
+ * Return: their number.
  */
 unsigned int registry_count(struct registry *r);
 

@@ -7,12 +7,18 @@
  * signalfd by the main loop, so they arrive as events, not interruptions.
  */
 
-/* Block them (before any thread starts); the signalfd, or -errno. */
+/**
+ * signals_open - block them, before any thread starts
+ *
+ * Return: the signalfd, or -errno.
+ */
 int signals_open(void);
 
-/*
- * The drain has begun: from now on SIGTERM or SIGINT ends the process at
- * once (status 1), removing @pidfile (may be NULL) on the way out.
+/**
+ * signals_second_is_fatal - the drain has begun
+ * @pidfile: removed on the way out; may be NULL
+ *
+ * From now on SIGTERM or SIGINT ends the process at once (status 1).
  */
 void signals_second_is_fatal(const char *pidfile);
 

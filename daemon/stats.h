@@ -37,19 +37,45 @@ struct export_stats {
 
 extern const char *const stats_op_names[STATS_NR_OPS];
 
-/* An NBD command type to its counter. */
+/**
+ * stats_op_of_nbd - an NBD command type to its counter
+ * @nbd_type: NBD_CMD_*
+ *
+ * Return: the STATS_* counter.
+ */
 enum stats_op stats_op_of_nbd(uint16_t nbd_type);
 
-/* Monotonic time in nanoseconds, for stats_end(). */
+/**
+ * stats_now - monotonic time, for stats_end()
+ *
+ * Return: the time in nanoseconds.
+ */
 uint64_t stats_now(void);
 
-/* A request of @op for @bytes bytes started. */
+/**
+ * stats_start - a request started
+ * @st: its export's counters
+ */
 void stats_start(struct export_stats *st);
-/* ... and ended, @error or not, having started at @t0 (stats_now()). */
+
+/**
+ * stats_end - a request that stats_start() counted ended
+ * @st: its export's counters
+ * @op: what it was
+ * @bytes: how many bytes it moved
+ * @error: whether it failed
+ * @t0: when it started (stats_now())
+ */
 void stats_end(struct export_stats *st, enum stats_op op, uint64_t bytes,
 	       int error, uint64_t t0);
 
-/* The latency below which @pct percent of requests finished, in microseconds. */
+/**
+ * stats_percentile - the latency below which @pct percent of requests finished
+ * @lat: a latency histogram (STATS_LAT_BUCKETS)
+ * @pct: the percentile
+ *
+ * Return: the latency in microseconds.
+ */
 uint64_t stats_percentile(const uint64_t *lat, double pct);
 
 #endif

@@ -17,7 +17,11 @@ struct stats_source {
 	time_t started;
 };
 
-/* Write the document to accepted socket @fd and close it. */
+/**
+ * stats_socket_serve - write the document to an accepted socket and close it
+ * @fd: the socket
+ * @src: what the document counts
+ */
 void stats_socket_serve(int fd, const struct stats_source *src);
 
 #endif
