@@ -125,7 +125,7 @@ static void usage(FILE *f)
 "  blockd -f --unix /run/blockd.sock --export disk=file:/var/lib/blockd/disk.img,size=1G\n"
 "  nbdinfo 'nbd+unix:///disk?socket=/run/blockd.sock'\n"
 "\n"
-"See blockd(8) and blockd.conf(5).\n",
+"See blockd(8), blockd.conf(5) and blockd-backends(5).\n",
 		backend_have_rbd() ? "" :
 		"\n                        (rbd: not built in; needs librbd-dev at build time)");
 }
