@@ -347,6 +347,16 @@ int ioloop_poll(struct ioloop *loop, int fd, uint32_t events,
 	return -errno;
 }
 
+int ioloop_cancel(struct ioloop *loop, struct ioloop_op *target,
+		  struct ioloop_op *done)
+{
+	if (!loop->uring)
+		return -EOPNOTSUPP;
+	io_uring_prep_cancel64(ioloop_get_sqe(loop, done),
+			       (__u64)(uintptr_t)target, 0);
+	return 0;
+}
+
 void ioloop_post(struct ioloop *loop, struct ioloop_work *w)
 {
 	struct ioloop_work *old;
