@@ -13,7 +13,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fuse.h>
-#include <liburing.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -131,20 +130,16 @@ static void cancel_cb(struct ioloop_op *op, int res, unsigned int flags)
 /* Stop reading; an armed poll is cancelled so the loop can be destroyed. */
 static void thread_stop(struct fuse_thread *t)
 {
-	struct io_uring *ring = ioloop_ring(t->loop);
-
 	if (t->stop)
 		return;
 	t->stop = true;
 	if (!t->poll_armed)
 		return;
-	if (!ring) {
+	if (ioloop_cancel(t->loop, &t->poll_op, &t->cancel_op)) {
 		/* epoll: the one-shot registration dies with the loop. */
 		t->poll_armed = false;
 		return;
 	}
-	io_uring_prep_poll_remove(ioloop_get_sqe(t->loop, &t->cancel_op),
-				  (__u64)(uintptr_t)&t->poll_op);
 	t->cancel_armed = true;
 }
 
@@ -528,20 +523,6 @@ fail:
 	return ret;
 }
 
-/* Make every acknowledged write durable before the mount goes away. */
-static void flush_exports(struct fuse_frontend *fe)
-{
-	unsigned int i;
-	int ret;
-
-	for (i = 0; i < fe->nr_exports; i++) {
-		ret = export_flush(fe->exports[i]);
-		if (ret)
-			log_err("FUSE: flushing '%s': %s", fe->exports[i]->name,
-				strerror(-ret));
-	}
-}
-
 void fuse_frontend_stop(struct fuse_frontend *fe)
 {
 	unsigned int i;
@@ -556,7 +537,8 @@ void fuse_frontend_stop(struct fuse_frontend *fe)
 		if (fe->threads[i].started)
 			pthread_join(fe->threads[i].thread, NULL);
 	}
-	flush_exports(fe);
+	/* Make every acknowledged write durable before the mount goes away. */
+	exports_flush_all(fe->exports, fe->nr_exports, "FUSE");
 	log_info("FUSE: %s %s",
 		atomic_load(&fe->ended) ? "was unmounted from" : "unmounting", fe->mountpoint);
 	free_frontend(fe);
