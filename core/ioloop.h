@@ -120,6 +120,29 @@ int ioloop_fixed_buffer(struct ioloop *loop, const void *addr, size_t len);
 int ioloop_poll(struct ioloop *loop, int fd, uint32_t events,
 		struct ioloop_op *op);
 
+/**
+ * ioloop_cancel - cancel an operation @loop started, such as a poll
+ * @loop: the loop @target was started on
+ * @target: the op whose completion is still owed (its SQE's user_data)
+ * @done: completion of the cancel itself
+ *
+ * On io_uring an asynchronous cancel is queued: @target then completes
+ * with -ECANCELED if it had not completed yet, and @done->cb runs with 0,
+ * -ENOENT (@target had already completed, or its completion is on the
+ * way) or -EALREADY (it is being cancelled and will complete soon).  Both
+ * run on the loop thread, in either order; wait for both before freeing
+ * either op or destroying the loop.
+ *
+ * On epoll nothing is in flight in the kernel: a one-shot ioloop_poll() is
+ * a registration in the loop's epoll set that goes with the loop (or with
+ * its descriptor).  Nothing is queued and @done never runs; @target's
+ * callback still runs if its descriptor becomes ready while the loop runs.
+ *
+ * Return: 0 when @done will run, -EOPNOTSUPP on an epoll loop.
+ */
+int ioloop_cancel(struct ioloop *loop, struct ioloop_op *target,
+		  struct ioloop_op *done);
+
 /*
  * Queue @w to run on @loop's thread, waking it.  Safe from any thread,
  * including the loop's own.  The loop must outlive every poster: destroy

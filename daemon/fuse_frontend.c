@@ -6,14 +6,14 @@
  * that read it and its disk I/O completes and is answered there, as NBD
  * connections are on their worker.  Writes are the exception: thread 0
  * submits and answers them all, and another thread that has read one
- * reads nothing more until it is answered (see submit_data() in fuse_fs.c).
+ * reads nothing more until it is answered (see fuse_submit_write() in
+ * fuse_data.c).
  */
 #include <config.h>
 
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fuse.h>
-#include <liburing.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -131,20 +131,16 @@ static void cancel_cb(struct ioloop_op *op, int res, unsigned int flags)
 /* Stop reading; an armed poll is cancelled so the loop can be destroyed. */
 static void thread_stop(struct fuse_thread *t)
 {
-	struct io_uring *ring = ioloop_ring(t->loop);
-
 	if (t->stop)
 		return;
 	t->stop = true;
 	if (!t->poll_armed)
 		return;
-	if (!ring) {
+	if (ioloop_cancel(t->loop, &t->poll_op, &t->cancel_op)) {
 		/* epoll: the one-shot registration dies with the loop. */
 		t->poll_armed = false;
 		return;
 	}
-	io_uring_prep_poll_remove(ioloop_get_sqe(t->loop, &t->cancel_op),
-				  (__u64)(uintptr_t)&t->poll_op);
 	t->cancel_armed = true;
 }
 
@@ -371,7 +367,11 @@ static void free_frontend(struct fuse_frontend *fe)
 	}
 	if (fe->event_fd >= 0)
 		close(fe->event_fd);
-	pthread_mutex_destroy(&fe->rmw_lock);
+	if (fe->fx) {
+		for (i = 0; i < fe->nr_exports; i++)
+			range_lock_tree_destroy(&fe->fx[i].rmw_locks);
+		free(fe->fx);
+	}
 	free(fe->mountpoint);
 	free(fe);
 }
@@ -428,45 +428,46 @@ static int setup_thread(struct fuse_frontend *fe, struct fuse_thread *t,
 	return 0;
 }
 
-int fuse_frontend_start(struct fuse_frontend **out, const char *mountpoint,
-			struct export **exports, unsigned int nr,
-			struct pgalloc *pages, unsigned int nr_threads,
-			unsigned int poll_us, char *err, size_t errlen)
+/* The front end's state, nothing opened yet; NULL when memory is short. */
+static struct fuse_frontend *alloc_frontend(const char *mountpoint,
+					    struct export **exports,
+					    unsigned int nr, unsigned int nr_threads)
+{
+	struct fuse_frontend *fe = calloc(1, sizeof(*fe));
+	unsigned int i;
+
+	if (!fe)
+		return NULL;
+	fe->event_fd = -1;
+	fe->mountpoint = strdup(mountpoint);
+	fe->threads = calloc(nr_threads, sizeof(*fe->threads));
+	fe->fx = calloc(nr ? nr : 1, sizeof(*fe->fx));
+	if (!fe->mountpoint || !fe->threads || !fe->fx) {
+		free_frontend(fe);
+		return NULL;
+	}
+	fe->exports = exports;
+	fe->nr_exports = nr;
+	for (i = 0; i < nr; i++) {
+		fe->fx[i].ex = exports[i];
+		range_lock_tree_init(&fe->fx[i].rmw_locks);
+	}
+	fe->nr_threads = nr_threads;
+	fe->uid = getuid();
+	fe->gid = getgid();
+	clock_gettime(CLOCK_REALTIME, &fe->start_time);
+	return fe;
+}
+
+/* The session, every thread's loop and buffers, and the mount. */
+static int open_session(struct fuse_frontend *fe, const char *mountpoint,
+			char *err, size_t errlen)
 {
 	char opts[256];
 	char *argv[] = { "blockd", "-o", opts, NULL };
 	struct fuse_args args = FUSE_ARGS_INIT(3, argv);
-	struct fuse_frontend *fe;
 	unsigned int i;
 	int ret, fd, fl;
-
-	ret = fuse_frontend_check_names(exports, nr, err, errlen);
-	if (ret)
-		return ret;
-	fe = calloc(1, sizeof(*fe));
-	if (!fe)
-		goto nomem;
-	fe->event_fd = -1;
-	pthread_mutex_init(&fe->rmw_lock, NULL);
-	fe->mountpoint = strdup(mountpoint);
-	fe->threads = calloc(nr_threads, sizeof(*fe->threads));
-	if (!fe->mountpoint || !fe->threads)
-		goto nomem;
-	fe->exports = exports;
-	fe->nr_exports = nr;
-	fe->pages = pages;
-	fe->nr_threads = nr_threads;
-	fe->poll_us = poll_us;
-	fe->land = land_pays_off(pages, nr_threads);
-	fe->uid = getuid();
-	fe->gid = getgid();
-	clock_gettime(CLOCK_REALTIME, &fe->start_time);
-	fe->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (fe->event_fd < 0) {
-		ret = -errno;
-		snprintf(err, errlen, "eventfd: %s", strerror(errno));
-		goto fail;
-	}
 
 	/* Only root may let the kernel's own threads (loop) reach a user's mount. */
 	snprintf(opts, sizeof(opts), "fsname=blockd,subtype=blockd,default_permissions%s",
@@ -474,22 +475,20 @@ int fuse_frontend_start(struct fuse_frontend **out, const char *mountpoint,
 	fe->se = fuse_session_new(&args, &fuse_fs_ops, sizeof(fuse_fs_ops), fe);
 	fuse_opt_free_args(&args);
 	if (!fe->se) {
-		ret = -EINVAL;
 		snprintf(err, errlen, "cannot set up a FUSE session");
-		goto fail;
+		return -EINVAL;
 	}
-	for (i = 0; i < nr_threads; i++) {
+	for (i = 0; i < fe->nr_threads; i++) {
 		ret = setup_thread(fe, &fe->threads[i], i);
 		if (ret) {
 			snprintf(err, errlen, "cannot set up FUSE thread: %s", strerror(-ret));
-			goto fail;
+			return ret;
 		}
 	}
 	if (fuse_session_mount(fe->se, mountpoint)) {
-		ret = -EIO;
 		snprintf(err, errlen, "cannot mount FUSE on %s (is /dev/fuse there, and fuse3 installed?)",
 			 mountpoint);
-		goto fail;
+		return -EIO;
 	}
 	fe->mounted = true;
 	fd = fuse_session_fd(fe->se);
@@ -497,8 +496,17 @@ int fuse_frontend_start(struct fuse_frontend **out, const char *mountpoint,
 	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK)) {
 		ret = -errno;
 		snprintf(err, errlen, "cannot make /dev/fuse non-blocking: %s", strerror(errno));
-		goto fail;
+		return ret;
 	}
+	return 0;
+}
+
+/* Start every thread; on failure stop (and free) what was started. */
+static int start_threads(struct fuse_frontend *fe, char *err, size_t errlen)
+{
+	unsigned int i, nr_threads = fe->nr_threads;
+	int ret;
+
 	atomic_store(&fe->nr_producing, nr_threads);
 	for (i = 0; i < nr_threads; i++) {
 		struct fuse_thread *t = &fe->threads[i];
@@ -516,30 +524,45 @@ int fuse_frontend_start(struct fuse_frontend **out, const char *mountpoint,
 		}
 		t->started = true;
 	}
-	*out = fe;
 	return 0;
-
-nomem:
-	ret = -ENOMEM;
-	snprintf(err, errlen, "out of memory");
-fail:
-	if (fe)
-		free_frontend(fe);
-	return ret;
 }
 
-/* Make every acknowledged write durable before the mount goes away. */
-static void flush_exports(struct fuse_frontend *fe)
+int fuse_frontend_start(struct fuse_frontend **out, const char *mountpoint,
+			struct export **exports, unsigned int nr,
+			struct pgalloc *pages, unsigned int nr_threads,
+			unsigned int poll_us, char *err, size_t errlen)
 {
-	unsigned int i;
+	struct fuse_frontend *fe;
 	int ret;
 
-	for (i = 0; i < fe->nr_exports; i++) {
-		ret = export_flush(fe->exports[i]);
-		if (ret)
-			log_err("FUSE: flushing '%s': %s", fe->exports[i]->name,
-				strerror(-ret));
+	ret = fuse_frontend_check_names(exports, nr, err, errlen);
+	if (ret)
+		return ret;
+	fe = alloc_frontend(mountpoint, exports, nr, nr_threads);
+	if (!fe) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
 	}
+	fe->pages = pages;
+	fe->poll_us = poll_us;
+	fe->land = land_pays_off(pages, nr_threads);
+	fe->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (fe->event_fd < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "eventfd: %s", strerror(errno));
+		goto fail;
+	}
+	ret = open_session(fe, mountpoint, err, errlen);
+	if (ret)
+		goto fail;
+	ret = start_threads(fe, err, errlen);
+	if (ret)
+		return ret;
+	*out = fe;
+	return 0;
+fail:
+	free_frontend(fe);
+	return ret;
 }
 
 void fuse_frontend_stop(struct fuse_frontend *fe)
@@ -556,7 +579,8 @@ void fuse_frontend_stop(struct fuse_frontend *fe)
 		if (fe->threads[i].started)
 			pthread_join(fe->threads[i].thread, NULL);
 	}
-	flush_exports(fe);
+	/* Make every acknowledged write durable before the mount goes away. */
+	exports_flush_all(fe->exports, fe->nr_exports, "FUSE");
 	log_info("FUSE: %s %s",
 		atomic_load(&fe->ended) ? "was unmounted from" : "unmounting", fe->mountpoint);
 	free_frontend(fe);

@@ -13,12 +13,15 @@
 
 #include "core/bio.h"
 #include "core/ioloop.h"
+#include "core/range_lock.h"
 #include "daemon/export.h"
 
 /*
  * Internal to the FUSE front end: fuse_frontend.c runs the session
- * threads, fuse_fs.c answers the requests, fuse_mountpoint.c looks after
- * the mount point.
+ * threads; fuse_fs.c holds the filesystem's operations, which
+ * fuse_meta.c (the directory and its files), fuse_data.c (reads, writes,
+ * fsync and fallocate) and fuse_rmw.c (writes of partial blocks) answer;
+ * fuse_mountpoint.c looks after the mount point.
  */
 
 /* Largest READ or WRITE the kernel sends (max_write, max_pages). */
@@ -32,10 +35,19 @@
 
 struct fuse_thread;
 
+/*
+ * An export as the FUSE front end serves it: the file whose inode is
+ * FUSE_FIRST_EXPORT_INO plus its index in fe->exports.
+ */
+struct fuse_export {
+	struct export *ex;
+	struct range_lock_tree rmw_locks;	/* its read-modify-writes (fuse_rmw.c) */
+};
+
 /* A request that could not get its memory and waits to be retried. */
 struct fuse_pending {
 	fuse_req_t req;
-	struct export *ex;
+	struct fuse_export *fx;
 	int op;				/* FUSE_PENDING_READ or _WRITE */
 	uint64_t off;
 	uint32_t len;
@@ -49,6 +61,7 @@ struct fuse_frontend {
 	struct fuse_session *se;
 	char *mountpoint;
 	struct export **exports;	/* the exports at start, referenced */
+	struct fuse_export *fx;		/* the same, with the front end's state */
 	unsigned int nr_exports;
 	struct pgalloc *pages;
 	uid_t uid;
@@ -60,8 +73,6 @@ struct fuse_frontend {
 	int event_fd;			/* written when the session ends */
 	atomic_uint nr_running;		/* threads not yet finished */
 	atomic_uint nr_producing;	/* threads that may still hand writes on */
-	pthread_mutex_t rmw_lock;	/* guards rmw_head */
-	struct fuse_io *rmw_head;	/* read-modify-writes in flight or waiting, oldest first */
 	atomic_bool ended;		/* the kernel ended the session */
 	bool mounted;
 	bool land;			/* threads read WRITE payloads into pages */
@@ -87,7 +98,7 @@ struct fuse_thread {
 	/*
 	 * Other threads: writes handed to thread 0 and not yet answered.
 	 * While there is one, the thread reads no more requests (see
-	 * submit_data() in fuse_fs.c); thread 0 posts resume_work when the
+	 * fuse_submit_write() in fuse_data.c); thread 0 posts resume_work when the
 	 * last is answered, once (resume_posted).
 	 */
 	atomic_uint writes_out;
@@ -106,25 +117,56 @@ struct fuse_thread {
 /* The lowlevel operations of fuse_fs.c. */
 extern const struct fuse_lowlevel_ops fuse_fs_ops;
 
-/* The thread running the current request (set by fuse_frontend.c). */
+/**
+ * fuse_current_thread - the thread running the current request
+ *
+ * Return: the calling session thread (set by fuse_frontend.c).
+ */
 struct fuse_thread *fuse_current_thread(void);
 
-/*
- * Copy the WRITE payload that landed in @t's landing pages to @data, where
- * libfuse said it is, so the request can be served from the buffer.
+/**
+ * fuse_fs_unland - move a landed WRITE payload back into the FUSE buffer
+ * @t: the thread whose landing pages hold the payload
+ * @data: where libfuse says the payload is
+ *
+ * For a write served from the buffer (a read-modify-write, or a retry).
  */
 void fuse_fs_unland(struct fuse_thread *t, const char *data);
 
-/* Retry the thread's pending request; true if it was started (or failed). */
+/**
+ * fuse_fs_retry_pending - start the request @t parked for want of memory
+ * @t: the thread, with has_pending set
+ *
+ * Return: true if it was started (or answered with an error), false if it
+ * is parked again.
+ */
 bool fuse_fs_retry_pending(struct fuse_thread *t);
 
-/* Whether @t may read requests now: it has no write out on thread 0. */
+/**
+ * fuse_fs_may_read - whether @t may read requests now
+ * @t: the thread
+ *
+ * Return: false while a write it handed to thread 0 is not yet answered.
+ */
 bool fuse_fs_may_read(struct fuse_thread *t);
 
-/* The front pad FUSE needs in an export's bio_set, for fuse_frontend_front_pad(). */
+/**
+ * fuse_fs_front_pad - the front pad FUSE needs in an export's bio_set
+ *
+ * Return: the largest BIO_FRONT_PAD() of the data path's request structs.
+ */
 unsigned int fuse_fs_front_pad(void);
 
-/* fuse_mountpoint.c: see fuse_frontend_prepare(). */
+/**
+ * fuse_mountpoint_check - check @dir and recover a stale mount there
+ * @dir: the mount point
+ * @err: where a message for the user goes
+ * @errlen: its size
+ *
+ * See fuse_frontend_prepare().
+ *
+ * Return: 0, or -errno with a message in @err.
+ */
 int fuse_mountpoint_check(const char *dir, char *err, size_t errlen);
 
 #endif

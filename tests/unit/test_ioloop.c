@@ -167,6 +167,49 @@ START_TEST(test_ioloop_poll_oneshot)
 }
 END_TEST
 
+/*
+ * A poll that would wait forever is cancelled: on io_uring both the poll
+ * and the cancel complete, the poll with -ECANCELED; a second cancel finds
+ * nothing.  On epoll there is nothing to cancel and nothing completes.
+ */
+START_TEST(test_ioloop_cancel_poll)
+{
+	struct ioloop *loop = make_loop(_i, NULL);
+	struct poll_op p = { .op.cb = poll_cb }, c = { .op.cb = poll_cb };
+	int fds[2], ret;
+
+	ck_assert_int_eq(pipe2(fds, O_NONBLOCK | O_CLOEXEC), 0);
+	ck_assert_int_eq(ioloop_poll(loop, fds[0], POLLIN, &p.op), 0);
+	ck_assert_int_eq(ioloop_run_once(loop, 0), 0);	/* the poll is armed */
+	ret = ioloop_cancel(loop, &p.op, &c.op);
+	if (!ioloop_has_uring(loop)) {
+		ck_assert_int_eq(ret, -EOPNOTSUPP);
+		ck_assert_int_eq(ioloop_run_once(loop, 50), 0);
+		ck_assert_int_eq(p.calls + c.calls, 0);
+		goto out;
+	}
+	ck_assert_int_eq(ret, 0);
+	while (!p.calls || !c.calls)
+		ck_assert_int_ge(ioloop_run_once(loop, 1000), 0);
+	ck_assert_int_eq(p.calls, 1);
+	ck_assert_int_eq(p.events, -ECANCELED);
+	ck_assert_int_eq(c.calls, 1);
+	ck_assert_int_eq(c.events, 0);
+
+	/* Nothing left to cancel: only the cancel completes, with -ENOENT. */
+	ck_assert_int_eq(ioloop_cancel(loop, &p.op, &c.op), 0);
+	while (c.calls < 2)
+		ck_assert_int_ge(ioloop_run_once(loop, 1000), 0);
+	ck_assert_int_eq(c.events, -ENOENT);
+	ck_assert_int_eq(ioloop_run_once(loop, 50), 0);
+	ck_assert_int_eq(p.calls, 1);
+out:
+	close(fds[0]);
+	close(fds[1]);
+	ioloop_destroy(loop);
+}
+END_TEST
+
 START_TEST(test_ioloop_timeout)
 {
 	struct ioloop *loop = make_loop(_i, NULL);
@@ -281,6 +324,7 @@ Suite *ioloop_suite(void)
 	tcase_add_loop_test(tc, test_ioloop_post_order, 0, 3);
 	tcase_add_loop_test(tc, test_ioloop_post_threads, 0, 3);
 	tcase_add_loop_test(tc, test_ioloop_poll_oneshot, 0, 3);
+	tcase_add_loop_test(tc, test_ioloop_cancel_poll, 0, 3);
 	tcase_add_loop_test(tc, test_ioloop_timeout, 0, 3);
 	tcase_add_test(tc, test_ioloop_current);
 	tcase_add_test(tc, test_ioloop_env_disables_uring);
