@@ -292,8 +292,8 @@ static const struct backend_ops *file_engine(const struct backend_params *p,
 	return &backend_sync_ops;
 }
 
-int backend_open(const struct backend_params *p, struct backend **out,
-		 char *err, size_t errlen)
+int backend_open(const struct backend_params *p, struct pgalloc *pages,
+		 struct backend **out, char *err, size_t errlen)
 {
 	const struct backend_ops *ops;
 	struct backend *be;
@@ -326,6 +326,7 @@ int backend_open(const struct backend_params *p, struct backend **out,
 	be->logical_block_size = 512;
 	be->physical_block_size = 4096;
 	be->engine = ops->name;
+	be->pages = pages;
 	if (p->fail_reads_ppm)
 		fault_fail_probability(&be->fail_reads, p->fail_reads_ppm, 0x5eed);
 	if (p->fail_writes_ppm)
@@ -339,8 +340,8 @@ int backend_open(const struct backend_params *p, struct backend **out,
 	return 0;
 }
 
-int backend_open_spec(const char *spec, struct backend **out, char *err,
-		      size_t errlen)
+int backend_open_spec(const char *spec, struct pgalloc *pages,
+		      struct backend **out, char *err, size_t errlen)
 {
 	struct backend_params p;
 	int ret;
@@ -348,7 +349,7 @@ int backend_open_spec(const char *spec, struct backend **out, char *err,
 	ret = backend_parse(spec, &p, err, errlen);
 	if (ret)
 		return ret;
-	ret = backend_open(&p, out, err, errlen);
+	ret = backend_open(&p, pages, out, err, errlen);
 	backend_params_free(&p);
 	return ret;
 }

@@ -13,6 +13,8 @@
 #include "core/mempool.h"
 #include "core/request.h"
 
+struct pgalloc;
+
 /*
  * A backend turns core's requests into real I/O on a file, a block
  * device, RAM or a remote server.  Front ends never look behind this
@@ -130,6 +132,7 @@ struct backend {
 	unsigned int caps;
 	bool readonly;
 	const char *engine;		/* what does the I/O, for logs: "io_uring", "sync" */
+	struct pgalloc *pages;		/* bounce buffers' pages; may be NULL */
 	void *priv;			/* the backend's */
 	/* fail-reads= / fail-writes=: requests that end with -EIO unseen by the backend. */
 	struct fault_attr fail_reads;
@@ -158,13 +161,34 @@ void backend_params_free(struct backend_params *p);
 int backend_param_set(struct backend_params *p, const char *key,
 		      const char *value, char *err, size_t errlen);
 
-/* Open the backend @p names. 0 and *@out, or -errno with a message in @err. */
-int backend_open(const struct backend_params *p, struct backend **out,
-		 char *err, size_t errlen);
+/**
+ * backend_open - open the backend @p names
+ * @p: a parsed spec
+ * @pages: the page allocator the backend takes its own buffers from (the
+ *	file engines' bounce buffers for unaligned direct I/O); may be NULL,
+ *	when those buffers come from a small reserve or the I/O fails with
+ *	-ENOMEM
+ * @out: the backend, on success
+ * @err: a message on failure
+ * @errlen: its size
+ *
+ * Return: 0 and *@out, or -errno with a message in @err.
+ */
+int backend_open(const struct backend_params *p, struct pgalloc *pages,
+		 struct backend **out, char *err, size_t errlen);
 
-/* backend_parse() then backend_open(). */
-int backend_open_spec(const char *spec, struct backend **out, char *err,
-		      size_t errlen);
+/**
+ * backend_open_spec - backend_parse() then backend_open()
+ * @spec: KIND:TARGET[,key=value...]
+ * @pages: as for backend_open()
+ * @out: the backend, on success
+ * @err: a message on failure
+ * @errlen: its size
+ *
+ * Return: 0 and *@out, or -errno with a message in @err.
+ */
+int backend_open_spec(const char *spec, struct pgalloc *pages,
+		      struct backend **out, char *err, size_t errlen);
 
 /* Close and free. */
 void backend_close(struct backend *be);

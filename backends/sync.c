@@ -69,6 +69,7 @@ struct sync_dev {
 	struct file_dev f;
 	unsigned int align;		/* O_DIRECT alignment; 0: page cache */
 	atomic_bool no_rwf_dsync;	/* pwritev2(RWF_DSYNC) is refused */
+	struct pgalloc *pages;		/* bounce buffers; may be NULL */
 	mempool_t io_pool;
 	bool io_pool_ok;
 
@@ -181,7 +182,7 @@ struct bounce {
 /* A bounce buffer for an aligned span of @span bytes, or a chunk of it. */
 static void bounce_get(struct sync_dev *d, struct bounce *b, uint64_t span)
 {
-	struct pgalloc *pa = pgalloc_default();
+	struct pgalloc *pa = d->pages;
 	uint64_t want = min_t(uint64_t, span, BOUNCE_MAX_PAGES * PAGE_SIZE);
 	unsigned int pages = (unsigned int)DIV_ROUND_UP(want, PAGE_SIZE);
 	void *p;
@@ -803,6 +804,7 @@ static int sync_open(struct backend *be, const struct backend_params *p,
 		goto out_file;
 	}
 	d->align = d->f.direct ? d->f.lbs : 0;
+	d->pages = be->pages;
 	file_dev_describe(&d->f, be);
 
 	blk_queue_default_limits(&lim);

@@ -619,6 +619,7 @@ static int uring_open(struct backend *be, const struct backend_params *p,
 	file_dev_describe(&d->f, be);
 	d->depth = p->queue_depth ? p->queue_depth : URING_DEFAULT_DEPTH;
 	d->mask = d->f.direct ? d->f.lbs - 1 : 0;
+	d->pages = be->pages;
 	/* Requests are whole sectors: only a larger block needs RMW. */
 	d->track = d->f.direct && d->f.lbs > SECTOR_SIZE;
 	pthread_mutex_init(&d->lock, NULL);

@@ -38,6 +38,7 @@ struct uring_dev {
 	unsigned int depth;
 	uint64_t mask;			/* O_DIRECT alignment - 1, or 0 */
 	bool track;			/* RMW is possible: lock ranges */
+	struct pgalloc *pages;		/* bounce buffers; may be NULL */
 	_Atomic(struct uring_loop *) loops;
 
 	pthread_mutex_t lock;		/* the range-lock list */

@@ -135,7 +135,7 @@ static uint64_t bounce_size(struct uring_io *io)
 
 int uring_bounce_retry(struct uring_io *io)
 {
-	struct pgalloc *pa = pgalloc_default();
+	struct pgalloc *pa = io_dev(io)->pages;
 	void *p;
 
 	if (!pa || page_alloc_contig(pa, io->bounce_pages, BLK_GFP_NOWAIT, &p))

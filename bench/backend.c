@@ -142,18 +142,18 @@ int main(int argc, char **argv)
 			    PGALLOC_MLOCK);
 	if (!pa)
 		return 1;
-	pgalloc_set_default(pa);
 	loop = ioloop_create(b.depth * 2 + 16, 0, pa);
 	if (!loop) {
 		perror("bench/backend: ioloop");
 		return 1;
 	}
 	ioloop_set_current(loop);
-	if (backend_open_spec(argv[optind], &b.be, err, sizeof(err))) {
+	if (backend_open_spec(argv[optind], pa, &b.be, err, sizeof(err))) {
 		fprintf(stderr, "bench/backend: %s\n", err);
 		return 1;
 	}
-	if (bioset_init(&b.bs, b.depth, offsetof(struct io, bio), BIOSET_NEED_BVECS))
+	if (bioset_init(&b.bs, b.depth, offsetof(struct io, bio), BIOSET_NEED_BVECS,
+			pa))
 		return 1;
 	b.blocks = b.be->size / b.bs_bytes;
 	b.max_lat = 4u << 20;

@@ -294,7 +294,7 @@ struct bio_set {
 	unsigned int front_pad;
 	unsigned int flags;
 	size_t bio_size;		/* front_pad + bio + inline vecs */
-	struct pgalloc *pages;		/* for bio_alloc_pages(); default allocator if NULL */
+	struct pgalloc *pages;		/* for bio_alloc_pages(); NULL: none */
 
 	/* The rescuer: bios punted from a plug that would otherwise deadlock. */
 	pthread_mutex_t rescue_lock;
@@ -306,15 +306,22 @@ struct bio_set {
 	atomic_ulong rescued;		/* bios the rescuer submitted */
 };
 
-/*
- * Set up @bs with a reserve of @pool_size bios (and bvec tables with
- * BIOSET_NEED_BVECS), each preceded by @front_pad bytes.  @front_pad must
- * keep the bio aligned (a multiple of 8, as offsetof(struct x, bio) is).
- * Returns 0, -EINVAL for a misaligned @front_pad, or -ENOMEM; on failure
+/**
+ * bioset_init - set up a bio_set
+ * @bs: the bio_set
+ * @pool_size: bios kept in reserve (and bvec tables, with BIOSET_NEED_BVECS)
+ * @front_pad: bytes before each bio; must keep the bio aligned (a multiple
+ *	of 8, as offsetof(struct x, bio) is)
+ * @flags: BIOSET_NEED_BVECS, BIOSET_NEED_RESCUER
+ * @pages: the page allocator bio_alloc_pages() and bio_free_pages() use for
+ *	this set's bios; NULL for a set whose bios never own pages
+ *
+ * Return: 0, -EINVAL for a misaligned @front_pad, or -ENOMEM; on failure
  * nothing is left allocated.
  */
 int bioset_init(struct bio_set *bs, unsigned int pool_size,
-		unsigned int front_pad, unsigned int flags);
+		unsigned int front_pad, unsigned int flags,
+		struct pgalloc *pages);
 
 /* Stop the rescuer and free the reserves. Every bio must have been put. */
 void bioset_exit(struct bio_set *bs);
@@ -405,7 +412,8 @@ int bio_prep_pages(struct bio *bio, unsigned int size);
  * Give every bvec up to bi_vcnt a page of its own, from the bio_set's page
  * allocator.  Returns 0, -EINVAL if the bio already owns pages or is a
  * clone, or -ENOMEM having freed exactly the pages it allocated (the
- * bvecs are back to NULL).
+ * bvecs are back to NULL), and also when the bio's set has no allocator
+ * (or the bio is not from a set).
  */
 int bio_alloc_pages(struct bio *bio, blk_gfp_t gfp);
 

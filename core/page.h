@@ -50,7 +50,7 @@ struct pgalloc *pgalloc_create(size_t budget_bytes, size_t arena_bytes,
 
 /*
  * Unmap the arenas.  Every page must have been freed, and no other thread
- * may use @pa any more.  Clears the default allocator if it was @pa.
+ * may use @pa any more.
  */
 void pgalloc_destroy(struct pgalloc *pa);
 
@@ -100,12 +100,5 @@ int pgalloc_arena_of(const struct pgalloc *pa, const void *addr);
 
 /* A consistent snapshot of the counters. */
 void pgalloc_get_stats(struct pgalloc *pa, struct pgalloc_stats *st);
-
-/*
- * The process-wide allocator used where no other is named (bio_sets
- * default to it).  Set once by the daemon or a test; NULL until then.
- */
-void pgalloc_set_default(struct pgalloc *pa);
-struct pgalloc *pgalloc_default(void);
 
 #endif

@@ -34,21 +34,35 @@ struct export {
 	struct export_stats stats;
 };
 
-/*
- * Open @spec's backend and set up its bio_set with @front_pad bytes per
- * bio.  @max_payload caps the advertised maximum block size.  0, or -errno
- * with a message in @err.
+/* What opening an export needs besides its spec; the same for every export. */
+struct export_limits {
+	unsigned int front_pad;		/* bytes before each bio: the front ends' state */
+	uint32_t max_payload;		/* caps the advertised maximum block size */
+	struct pgalloc *pages;		/* the daemon's I/O pages: bios' and backends' */
+};
+
+/**
+ * export_open - open an export's backend and bio_set
+ * @ex: the export to fill
+ * @spec: what to open
+ * @lim: the front pad, payload cap and page allocator
+ * @err: a message on failure
+ * @errlen: its size
+ *
+ * The backend and the bio_set both take their pages from @lim->pages.
+ *
+ * Return: 0, or -errno with a message in @err.
  */
 int export_open(struct export *ex, const struct export_spec *spec,
-		unsigned int front_pad, uint32_t max_payload, char *err,
-		size_t errlen);
+		const struct export_limits *lim, char *err, size_t errlen);
 
 /* Release an opened export. No bio of it may be in flight. */
 void export_close(struct export *ex);
 
 /* export_open() into a new export holding one reference; NULL on failure. */
-struct export *export_new(const struct export_spec *spec, unsigned int front_pad,
-			  uint32_t max_payload, char *err, size_t errlen);
+struct export *export_new(const struct export_spec *spec,
+			  const struct export_limits *lim, char *err,
+			  size_t errlen);
 
 /* Take a reference. */
 void export_get(struct export *ex);

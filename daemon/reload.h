@@ -7,12 +7,6 @@
 #include "daemon/options.h"
 #include "daemon/registry.h"
 
-/* What opening an export needs besides its spec. */
-struct export_limits {
-	unsigned int front_pad;
-	uint32_t max_payload;
-};
-
 /*
  * Open every export of @o into @reg, in order.  0, or 1 after logging
  * the export that failed (those opened so far stay in @reg).

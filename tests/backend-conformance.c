@@ -310,7 +310,7 @@ static void ctx_init(struct ctx *c, struct pgalloc *pa, struct backend *be,
 		return;
 	}
 	ioloop_set_current(c->loop);
-	if (bioset_init(&c->bs, 16, 0, BIOSET_NEED_BVECS)) {
+	if (bioset_init(&c->bs, 16, 0, BIOSET_NEED_BVECS, pa)) {
 		ctx_fail(c, "bioset_init failed");
 		return;
 	}
@@ -781,7 +781,7 @@ static struct backend *open_spec(const char *extra)
 	int ret;
 
 	snprintf(spec, sizeof(spec), "%s%s", g_spec, extra);
-	ret = backend_open_spec(spec, &be, err, sizeof(err));
+	ret = backend_open_spec(spec, T.pa, &be, err, sizeof(err));
 	ck_assert_msg(ret == 0, "cannot open %s: %s (%d)", spec, err, ret);
 	return be;
 }
@@ -815,7 +815,6 @@ static void setup(void)
 	memset(&T, 0, sizeof(T));
 	T.pa = pgalloc_create(PGALLOC_BUDGET, 0, 0);
 	ck_assert_msg(T.pa != NULL, "pgalloc_create: %s", strerror(errno));
-	pgalloc_set_default(T.pa);
 	ctx_init(&T.c, T.pa, NULL, g_seed);
 	ck_assert_ctx(&T.c);
 	T.be = open_spec("");

@@ -43,6 +43,8 @@
 
 static struct backend *be;
 static struct ioloop *loop;		/* the main thread's */
+static struct pgalloc *pages;		/* the bios' and the backend's */
+static struct bio_set bs;		/* page-backed bios */
 static int failures;
 
 #define CHECK(cond, ...)						\
@@ -125,7 +127,7 @@ static struct io *io_new(blk_opf_t opf, uint64_t off, uint32_t len,
 				abort();
 		}
 	} else {
-		bio = bio_kmalloc(BLK_GFP_WAIT, DIV_ROUND_UP(len, PAGE_SIZE));
+		bio = bio_alloc_bioset(BLK_GFP_WAIT, DIV_ROUND_UP(len, PAGE_SIZE), &bs);
 		if (!bio || bio_prep_pages(bio, len) || bio_alloc_pages(bio, BLK_GFP_WAIT))
 			abort();
 	}
@@ -284,14 +286,16 @@ static void check_extents(uint64_t off, uint64_t len, uint32_t flags)
 
 static void setup(void)
 {
-	struct pgalloc *pa = pgalloc_create(128 * MiB, 0, 0);
-
-	if (!pa) {
+	pages = pgalloc_create(128 * MiB, 0, 0);
+	if (!pages) {
 		perror("pgalloc_create");
 		exit(1);
 	}
-	pgalloc_set_default(pa);
-	loop = ioloop_create(128, 0, pa);
+	if (bioset_init(&bs, 16, 0, BIOSET_NEED_BVECS, pages)) {
+		perror("bioset_init");
+		exit(1);
+	}
+	loop = ioloop_create(128, 0, pages);
 	if (!loop) {
 		perror("ioloop_create");
 		exit(1);
@@ -301,16 +305,15 @@ static void setup(void)
 
 static void teardown(void)
 {
-	struct pgalloc *pa = pgalloc_default();
-
 	ioloop_destroy(loop);
-	pgalloc_destroy(pa);
+	bioset_exit(&bs);
+	pgalloc_destroy(pages);
 }
 
 static void open_or_die(const char *spec)
 {
 	char err[512];
-	int ret = backend_open_spec(spec, &be, err, sizeof(err));
+	int ret = backend_open_spec(spec, pages, &be, err, sizeof(err));
 
 	if (ret) {
 		fprintf(stderr, "FAIL: open %s: %s (%d)\n", spec, err, ret);
@@ -900,7 +903,7 @@ static int cmd_badopen(const char *spec, const char *text, unsigned int limit_ms
 {
 	char err[512] = "";
 	uint64_t t = now_ms();
-	int ret = backend_open_spec(spec, &be, err, sizeof(err));
+	int ret = backend_open_spec(spec, pages, &be, err, sizeof(err));
 
 	t = now_ms() - t;
 	printf("open %s: %d: %s (%llu ms)\n", spec, ret, err, (unsigned long long)t);

@@ -289,17 +289,18 @@ START_TEST(test_copy_data_pages)
 	struct pgalloc *pa = pgalloc_create(32 * PAGE_SIZE, 0, 0);
 	const unsigned int size = 13 * PAGE_SIZE - 1536;
 	unsigned char *in = malloc(size), *out = malloc(size);
+	struct bio_set bs;
 	struct bio *s, *d;
 	struct rng r;
 
 	ck_assert_ptr_nonnull(pa);
 	ck_assert_ptr_nonnull(in);
 	ck_assert_ptr_nonnull(out);
-	pgalloc_set_default(pa);
+	ck_assert_int_eq(bioset_init(&bs, 2, 0, 0, pa), 0);
 	rng_seed(&r, COPY_SEED);
 	rng_fill(&r, in, size);
-	s = bio_kmalloc(BLK_GFP_WAIT, 13);
-	d = bio_kmalloc(BLK_GFP_WAIT, 13);
+	s = bio_alloc_bioset(BLK_GFP_WAIT, 13, &bs);
+	d = bio_alloc_bioset(BLK_GFP_WAIT, 13, &bs);
 	ck_assert_ptr_nonnull(s);
 	ck_assert_ptr_nonnull(d);
 	ck_assert_int_eq(bio_prep_pages(s, size), 0);
@@ -314,7 +315,7 @@ START_TEST(test_copy_data_pages)
 	bio_put(d);
 	free(in);
 	free(out);
-	pgalloc_set_default(NULL);
+	bioset_exit(&bs);
 	pgalloc_destroy(pa);
 }
 END_TEST

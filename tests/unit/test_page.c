@@ -983,28 +983,17 @@ START_TEST(test_page_cache_no_kmalloc)
 }
 END_TEST
 
-START_TEST(test_page_default)
+START_TEST(test_page_mlock)
 {
-	struct pgalloc *a = pgalloc_create(64 * KiB, 0, 0);
 	struct pgalloc *b = pgalloc_create(64 * KiB, 0, PGALLOC_MLOCK);
 	void *p;
 
-	ck_assert_ptr_nonnull(a);
 	ck_assert_ptr_nonnull(b);
-	/* Nobody set it in this (forked) test process. */
-	ck_assert_ptr_null(pgalloc_default());
-	pgalloc_set_default(a);
-	ck_assert_ptr_eq(pgalloc_default(), a);
-	pgalloc_set_default(b);
-	ck_assert_ptr_eq(pgalloc_default(), b);
 	/* The mlock'ed allocator works the same (locked or not, per rlimit). */
-	p = page_alloc(pgalloc_default(), BLK_GFP_NOWAIT);
+	p = page_alloc(b, BLK_GFP_NOWAIT);
 	ck_assert_ptr_nonnull(p);
 	memset(p, 1, PAGE_SIZE);
 	page_free(b, p);
-	pgalloc_set_default(NULL);
-	ck_assert_ptr_null(pgalloc_default());
-	pgalloc_destroy(a);
 	pgalloc_destroy(b);
 }
 END_TEST
@@ -1035,7 +1024,7 @@ Suite *page_suite(void)
 	tcase_add_loop_test(tc, test_page_cached_pages_wake_waiter, 0, 2);
 	tcase_add_test(tc, test_page_contig_fault_per_page);
 	tcase_add_test(tc, test_page_cache_no_kmalloc);
-	tcase_add_test(tc, test_page_default);
+	tcase_add_test(tc, test_page_mlock);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -859,7 +859,7 @@ START_TEST(test_plug_steal_bios)
 	struct bio *b[5];
 	static const int from_bs[5] = { 1, 0, 1, 0, 1 };
 
-	ck_assert_int_eq(bioset_init(&bs, 4, 0, 0), 0);
+	ck_assert_int_eq(bioset_init(&bs, 4, 0, 0, NULL), 0);
 	bio_list_init(&out);
 	/* Without a plug there is nothing to steal. */
 	blk_plug_steal_bios(&bs, &out);
