@@ -54,6 +54,7 @@
 #include "core/ioloop.h"
 #include "core/page.h"
 #include "core/request.h"
+#include "tests/rand.h"
 
 #define KIB			1024ull
 #define MIB			(1024ull * 1024)
@@ -72,58 +73,6 @@ static const char *g_spec;
 static uint64_t g_seed = 0xb10cd5eedull;
 static unsigned int g_ops = 2000;
 static bool g_persistent;		/* storage outlives a backend_close() */
-
-/* ------------------------------------------------------------------ */
-/* Randomness: xorshift64*, the same everywhere, seeded per test.      */
-
-struct rng {
-	uint64_t s;
-};
-
-static void rng_seed(struct rng *r, uint64_t seed)
-{
-	r->s = seed ? seed : 0x9e3779b97f4a7c15ull;
-}
-
-static uint64_t rng_next(struct rng *r)
-{
-	uint64_t x = r->s;
-
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	r->s = x;
-	return x * 0x2545f4914f6cdd1dull;
-}
-
-/* Uniform in [lo, hi]. */
-static uint64_t rng_range(struct rng *r, uint64_t lo, uint64_t hi)
-{
-	return lo + rng_next(r) % (hi - lo + 1);
-}
-
-static bool rng_chance(struct rng *r, unsigned int percent)
-{
-	return rng_next(r) % 100 < percent;
-}
-
-static void rng_fill(struct rng *r, void *buf, size_t len)
-{
-	uint8_t *p = buf;
-
-	while (len >= 8) {
-		uint64_t v = rng_next(r);
-
-		memcpy(p, &v, 8);
-		p += 8;
-		len -= 8;
-	}
-	if (len) {
-		uint64_t v = rng_next(r);
-
-		memcpy(p, &v, len);
-	}
-}
 
 static uint64_t now_ms(void)
 {

@@ -36,6 +36,7 @@
 #include "core/ioloop.h"
 #include "core/page.h"
 #include "core/request.h"
+#include "tests/rand.h"
 
 #define MiB		(1024u * 1024u)
 #define REGION		(16 * MiB)	/* where roundtrip does random I/O */
@@ -65,15 +66,7 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-
-static uint64_t rnd(void)
-{
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return rng_state;
-}
+static struct rng rng = { 0x9e3779b97f4a7c15ull };	/* roundtrip's */
 
 /* One bio in flight, and what became of it. */
 struct io {
@@ -404,13 +397,13 @@ static int cmd_roundtrip(const char *uri)
 		struct io *ios[24];
 		struct range r[24];
 		blk_opf_t ops[24];
-		unsigned int n = 0, want = 1 + rnd() % 20;
+		unsigned int n = 0, want = 1 + rng_next(&rng) % 20;
 		struct blk_plug plug;
 
 		while (n < want) {
-			uint32_t len = (uint32_t)(1 + rnd() % 512) * SECTOR_SIZE;
-			uint64_t off = (rnd() % ((REGION - len) / SECTOR_SIZE)) * SECTOR_SIZE;
-			unsigned int kind = rnd() % 16;
+			uint32_t len = (uint32_t)(1 + rng_next(&rng) % 512) * SECTOR_SIZE;
+			uint64_t off = (rng_next(&rng) % ((REGION - len) / SECTOR_SIZE)) * SECTOR_SIZE;
+			unsigned int kind = rng_next(&rng) % 16;
 			blk_opf_t opf;
 
 			if (kind == 0) {
@@ -426,14 +419,14 @@ static int cmd_roundtrip(const char *uri)
 				opf = REQ_OP_DISCARD;
 			else if (kind < 14)
 				opf = REQ_OP_WRITE_ZEROES |
-				      (rnd() % 2 ? REQ_NOUNMAP : 0);
+				      (rng_next(&rng) % 2 ? REQ_NOUNMAP : 0);
 			else
 				opf = REQ_OP_READ;
-			if (op_is_write(opf & REQ_OP_MASK) && !(rnd() % 5)) {
+			if (op_is_write(opf & REQ_OP_MASK) && !(rng_next(&rng) % 5)) {
 				opf |= REQ_FUA;
 				nr_fua++;
 			}
-			if (opf == REQ_OP_WRITE && !(rnd() % 7))
+			if (opf == REQ_OP_WRITE && !(rng_next(&rng) % 7))
 				opf |= REQ_PREFLUSH;
 			r[n] = (struct range){ off, len };
 			ops[n++] = opf;
@@ -448,12 +441,12 @@ static int cmd_roundtrip(const char *uri)
 
 			if (op == REQ_OP_WRITE) {
 				for (uint32_t b = 0; b < r[i].len; b += 8)
-					*(uint64_t *)(data + b) = rnd();
-				if (!(r[i].len % (4 * SECTOR_SIZE)) && rnd() % 3 == 0)
+					*(uint64_t *)(data + b) = rng_next(&rng);
+				if (!(r[i].len % (4 * SECTOR_SIZE)) && rng_next(&rng) % 3 == 0)
 					scatter = 4;
 			}
 			if (op == REQ_OP_READ && !(r[i].len % (8 * SECTOR_SIZE)) &&
-			    rnd() % 2)
+			    rng_next(&rng) % 2)
 				scatter = 8;
 			nr_scatter += scatter > 0;
 			ios[i] = io_new(ops[i], r[i].off, r[i].len, scatter, data);
@@ -497,7 +490,7 @@ static int cmd_roundtrip(const char *uri)
 		uint64_t base = 20 * MiB;
 
 		for (uint32_t b = 0; b < 4 * MiB; b += 8)
-			*(uint64_t *)(data + b) = rnd();
+			*(uint64_t *)(data + b) = rng_next(&rng);
 		blk_start_plug(&plug);
 		for (unsigned int i = 0; i < 4; i++) {
 			ios[i] = io_new(REQ_OP_WRITE, base + i * MiB, MiB, 0, data + i * MiB);
