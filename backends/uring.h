@@ -17,19 +17,11 @@
 
 #include "backends/file.h"
 #include "core/ioloop.h"
+#include "core/range_lock.h"
 #include "core/request.h"
 
 #define URING_ZERO_BUF_SIZE	(64u * 1024)
 #define URING_ZERO_IOVS		16	/* 1 MiB of zeros per write */
-
-/* A write-type request's blocks, in the device's range-lock list. */
-struct range_lock {
-	struct range_lock *prev, *next;
-	struct range_lock *wake;	/* granted by a release, to be resumed */
-	uint64_t start, end;		/* bytes, aligned to the block */
-	bool rmw;			/* reads and rewrites partial blocks */
-	bool granted;
-};
 
 struct uring_loop;
 
@@ -40,11 +32,7 @@ struct uring_dev {
 	bool track;			/* RMW is possible: lock ranges */
 	struct pgalloc *pages;		/* bounce buffers; may be NULL */
 	_Atomic(struct uring_loop *) loops;
-
-	pthread_mutex_t lock;		/* the range-lock list */
-	struct range_lock *head, *tail;
-	unsigned int nr_rmw;		/* RMW entries in the list */
-	unsigned int nr_waiting;	/* entries not yet granted */
+	struct range_lock_tree ranges;	/* write-type requests, when track */
 };
 
 struct uring_io;
@@ -109,7 +97,7 @@ struct uring_io {
 	uint64_t zpos, zend, z2pos, z2end;	/* zeros still to write */
 	struct iovec ziov[URING_ZERO_IOVS];
 
-	struct range_lock rl;
+	struct range_lock rl;		/* its blocks, exclusive for an RMW */
 	bool locked;
 };
 
@@ -134,8 +122,14 @@ void uring_xfer_bounce(struct uring_io *io, bool write, uint64_t from,
 
 /* uring_rmw.c */
 
-/* Take @io's range; false if it must wait (io->work is then posted). */
+/*
+ * List @io's blocks in the device's range lock: exclusive for a
+ * read-modify-write, shared for the rest.  True if it holds them now;
+ * false if it waits, and io->work is posted to its loop once it holds
+ * them.
+ */
 bool uring_range_lock(struct uring_io *io);
+/* Unlist @io's blocks; waiters it let go are posted to their loops. */
 void uring_range_unlock(struct uring_io *io);
 
 /*
@@ -147,9 +141,6 @@ int uring_bounce_get(struct uring_io *io);
 /* Try once (more) for io->bounce_pages: 0 or -ENOMEM. */
 int uring_bounce_retry(struct uring_io *io);
 void uring_bounce_put(struct uring_io *io);
-
-void uring_copy_from_iov(char *dst, const struct iovec *iov, unsigned int nr);
-void uring_copy_to_iov(const struct iovec *iov, unsigned int nr, const char *src);
 
 /*
  * WRITE_ZEROES on a block device: BLKZEROOUT for the whole blocks, then
