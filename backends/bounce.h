@@ -25,12 +25,25 @@
 
 struct request;
 
-/* @x rounded down, or up, to a multiple of @align. */
+/**
+ * align_down - @x rounded down to a multiple of @align
+ * @x: a byte offset
+ * @align: a power of two
+ *
+ * Return: the multiple.
+ */
 static inline uint64_t align_down(uint64_t x, uint64_t align)
 {
 	return x & ~(align - 1);
 }
 
+/**
+ * align_up - @x rounded up to a multiple of @align
+ * @x: a byte offset
+ * @align: a power of two
+ *
+ * Return: the multiple.
+ */
 static inline uint64_t align_up(uint64_t x, uint64_t align)
 {
 	return (x + align - 1) & ~(align - 1);

@@ -101,6 +101,12 @@ struct uring_io {
 	bool locked;
 };
 
+/**
+ * io_dev - the device @io's request is for
+ * @io: an active request's state
+ *
+ * Return: the device.
+ */
 static inline struct uring_dev *io_dev(const struct uring_io *io)
 {
 	return io->ul->d;
@@ -108,47 +114,103 @@ static inline struct uring_dev *io_dev(const struct uring_io *io)
 
 /* uring.c */
 
-/*
- * Move @iov[0..@nr) at device offset @pos (reads and short transfers
- * included); the CQE handler then goes on with io->step.  @count: the
- * iovecs are the request's own, so what is moved counts towards a
- * partial completion.
+/**
+ * uring_xfer_start - start moving data for @io
+ * @io: the request's state
+ * @write: a write, else a read
+ * @iov: the iovecs; advanced in place on short transfers
+ * @nr: how many
+ * @pos: the device offset
+ * @flags: rw_flags for the SQE (RWF_DSYNC for FUA)
+ * @count: the iovecs are the request's own, so what is moved counts
+ *	towards a partial completion
+ *
+ * Reads and short transfers included, the CQE handler then goes on with
+ * io->step.
  */
 void uring_xfer_start(struct uring_io *io, bool write, struct iovec *iov,
 		      unsigned int nr, uint64_t pos, int flags, bool count);
-/* Move the bounce's bytes for device range [@from, @to). */
+
+/**
+ * uring_xfer_bounce - move the bounce buffer's bytes for a device range
+ * @io: the request's state, holding a bounce for [io->bstart, io->bend)
+ * @write: a write, else a read
+ * @from: the range's first byte
+ * @to: the byte after its last
+ * @flags: rw_flags for the SQE
+ */
 void uring_xfer_bounce(struct uring_io *io, bool write, uint64_t from,
 		       uint64_t to, int flags);
 
 /* uring_rmw.c */
 
-/*
- * List @io's blocks in the device's range lock: exclusive for a
- * read-modify-write, shared for the rest.  True if it holds them now;
- * false if it waits, and io->work is posted to its loop once it holds
- * them.
+/**
+ * uring_range_lock - list @io's blocks in the device's range lock
+ * @io: a write-type request's state
+ *
+ * Exclusive for a read-modify-write, shared for the rest (a trim is never
+ * exclusive).
+ *
+ * Return: true if it holds them now; false if it waits, and io->work is
+ * posted to its loop once it holds them.
  */
 bool uring_range_lock(struct uring_io *io);
-/* Unlist @io's blocks; waiters it let go are posted to their loops. */
+
+/**
+ * uring_range_unlock - unlist @io's blocks
+ * @io: a request that holds its range
+ *
+ * Waiters it lets go are posted to their own loops.
+ */
 void uring_range_unlock(struct uring_io *io);
 
-/*
- * Bounce pages for @io if it needs them: 0, -EINPROGRESS when parked on
- * the loop's memwait list, or -ENOMEM when nothing on this loop will
- * free memory.
+/**
+ * uring_bounce_get - bounce pages for @io, if it needs them
+ * @io: a READ or WRITE not aligned for O_DIRECT, or any other request
+ *
+ * Return: 0, -EINPROGRESS when parked on the loop's memwait list, or
+ * -ENOMEM when nothing on this loop will free memory.
  */
 int uring_bounce_get(struct uring_io *io);
-/* Try once (more) for io->bounce_pages: 0 or -ENOMEM. */
+
+/**
+ * uring_bounce_retry - try once (more) for io->bounce_pages
+ * @io: the request's state
+ *
+ * Return: 0, or -ENOMEM (also when the device has no page allocator).
+ */
 int uring_bounce_retry(struct uring_io *io);
+
+/**
+ * uring_bounce_put - free @io's bounce pages, if it has any
+ * @io: the request's state
+ */
 void uring_bounce_put(struct uring_io *io);
 
-/*
- * WRITE_ZEROES on a block device: BLKZEROOUT for the whole blocks, then
- * ST_ZERO writes the edges.  Returns 1 (go on with io->step) or -errno.
+/**
+ * uring_bdev_zeroes - WRITE_ZEROES on a block device
+ * @io: the request's state
+ *
+ * BLKZEROOUT for the whole blocks, then ST_ZERO writes the edges.
+ *
+ * Return: 1 (go on with io->step) or -errno.
  */
 int uring_bdev_zeroes(struct uring_io *io);
-/* ST_ZERO and ST_ZERO_EDGE: 1 to go on, 0 when I/O was issued, or -errno. */
+
+/**
+ * uring_step_zero - ST_ZERO: write the next piece of zeros
+ * @io: the request's state
+ *
+ * Return: 1 to go on, 0 when I/O was issued, or -errno.
+ */
 int uring_step_zero(struct uring_io *io);
+
+/**
+ * uring_step_zero_edge - ST_ZERO_EDGE: zero part of a block just read, write it
+ * @io: the request's state
+ *
+ * Return: 0, as I/O was issued.
+ */
 int uring_step_zero_edge(struct uring_io *io);
 
 #endif
