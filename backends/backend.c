@@ -15,6 +15,7 @@
 
 #include "backends/backend.h"
 #include "backends/file.h"
+#include "core/compiler.h"
 #include "core/size.h"
 
 static bool parse_bool(const char *v, bool *out)
@@ -28,94 +29,171 @@ static bool parse_bool(const char *v, bool *out)
 	return true;
 }
 
+/*
+ * One spec key's setter: @val is never NULL or empty except for keys
+ * that take no value (readonly).  0, or -errno with a message in @err.
+ */
+typedef int (key_set_fn)(struct backend_params *p, const char *key,
+			 const char *val, char *err, size_t errlen);
+
+static int set_readonly(struct backend_params *p, const char *key,
+			const char *val, char *err, size_t errlen)
+{
+	(void)key;
+	if (parse_bool(val, &p->readonly))
+		return 0;
+	snprintf(err, errlen, "readonly takes true or false, not '%s'", val);
+	return -EINVAL;
+}
+
+static int set_size(struct backend_params *p, const char *key,
+		    const char *val, char *err, size_t errlen)
+{
+	(void)key;
+	if (!parse_size(val, &p->size) && p->size)
+		return 0;
+	snprintf(err, errlen, "bad size '%s' (try 1G, 512M, 4096)", val);
+	return -EINVAL;
+}
+
+/* A key's named values; the list ends with a NULL name. */
+struct choice {
+	const char *name;
+	int value;
+};
+
+static bool choose(const struct choice *c, const char *val, int *out)
+{
+	for (; c->name; c++) {
+		if (!strcmp(c->name, val)) {
+			*out = c->value;
+			return true;
+		}
+	}
+	return false;
+}
+
+static const struct choice cache_choices[] = {
+	{ "none", BACKEND_CACHE_NONE },
+	{ "writeback", BACKEND_CACHE_WRITEBACK },
+	{ NULL, 0 },
+};
+
+static const struct choice engine_choices[] = {
+	{ "auto", BACKEND_ENGINE_AUTO },
+	{ "uring", BACKEND_ENGINE_URING },
+	{ "io_uring", BACKEND_ENGINE_URING },
+	{ "sync", BACKEND_ENGINE_SYNC },
+	{ NULL, 0 },
+};
+
+/* cache= and engine=: one of their named values. */
+static int set_choice(struct backend_params *p, const char *key,
+		      const char *val, char *err, size_t errlen)
+{
+	bool cache = !strcmp(key, "cache");
+	int v;
+
+	if (!choose(cache ? cache_choices : engine_choices, val, &v)) {
+		snprintf(err, errlen, "%s takes %s, not '%s'", key,
+			 cache ? "none or writeback" : "auto, uring or sync", val);
+		return -EINVAL;
+	}
+	if (cache)
+		p->cache = (enum backend_cache)v;
+	else
+		p->engine = (enum backend_engine)v;
+	return 0;
+}
+
+static int set_queue_depth(struct backend_params *p, const char *key,
+			   const char *val, char *err, size_t errlen)
+{
+	char *end;
+	long n = strtol(val, &end, 10);
+
+	(void)key;
+	if (*end || n < 1 || n > 4096) {
+		snprintf(err, errlen, "queue-depth takes 1 to 4096, not '%s'", val);
+		return -EINVAL;
+	}
+	p->queue_depth = (unsigned int)n;
+	return 0;
+}
+
+/* conf=, id=, cluster=: strings for the rbd backend. */
+static int set_rbd(struct backend_params *p, const char *key,
+		   const char *val, char *err, size_t errlen)
+{
+	char **slot = !strcmp(key, "conf") ? &p->rbd_conf :
+		      !strcmp(key, "id") ? &p->rbd_id : &p->rbd_cluster;
+
+	if (strcmp(p->kind, "rbd")) {
+		snprintf(err, errlen, "key '%s' is for the rbd backend only", key);
+		return -EINVAL;
+	}
+	free(*slot);
+	*slot = strdup(val);
+	if (!*slot) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* fail-reads=, fail-writes=: a fraction, kept in millionths. */
+static int set_fail(struct backend_params *p, const char *key,
+		    const char *val, char *err, size_t errlen)
+{
+	char *end;
+	double f = strtod(val, &end);
+
+	if (*end || !(f >= 0 && f <= 1)) {
+		snprintf(err, errlen, "%s takes a fraction from 0 to 1, not '%s'", key, val);
+		return -EINVAL;
+	}
+	*(!strcmp(key, "fail-reads") ? &p->fail_reads_ppm : &p->fail_writes_ppm) =
+		(unsigned int)(f * 1000000 + 0.5);
+	return 0;
+}
+
+static const struct spec_key {
+	const char *name;
+	key_set_fn *set;
+	bool needs_value;
+} spec_keys[] = {
+	{ "readonly", set_readonly, false },
+	{ "ro", set_readonly, false },
+	{ "size", set_size, true },
+	{ "cache", set_choice, true },
+	{ "engine", set_choice, true },
+	{ "queue-depth", set_queue_depth, true },
+	{ "conf", set_rbd, true },
+	{ "id", set_rbd, true },
+	{ "cluster", set_rbd, true },
+	{ "fail-reads", set_fail, true },
+	{ "fail-writes", set_fail, true },
+};
+
 static int parse_key(struct backend_params *p, char *kv, char *err,
 		     size_t errlen)
 {
 	char *val = strchr(kv, '=');
+	const struct spec_key *k;
 
 	if (val)
 		*val++ = '\0';
-	if (!strcmp(kv, "readonly") || !strcmp(kv, "ro")) {
-		if (!parse_bool(val, &p->readonly)) {
-			snprintf(err, errlen, "readonly takes true or false, not '%s'", val);
-			return -EINVAL;
-		}
-		return 0;
-	}
+	for (k = spec_keys; k < spec_keys + ARRAY_SIZE(spec_keys); k++)
+		if (!strcmp(kv, k->name))
+			break;
+	if (k < spec_keys + ARRAY_SIZE(spec_keys) && !k->needs_value)
+		return k->set(p, kv, val, err, errlen);
 	if (!val || !*val) {
 		snprintf(err, errlen, "key '%s' needs a value (%s=...)", kv, kv);
 		return -EINVAL;
 	}
-	if (!strcmp(kv, "size")) {
-		if (parse_size(val, &p->size) || !p->size) {
-			snprintf(err, errlen, "bad size '%s' (try 1G, 512M, 4096)", val);
-			return -EINVAL;
-		}
-		return 0;
-	}
-	if (!strcmp(kv, "cache")) {
-		if (!strcmp(val, "none"))
-			p->cache = BACKEND_CACHE_NONE;
-		else if (!strcmp(val, "writeback"))
-			p->cache = BACKEND_CACHE_WRITEBACK;
-		else {
-			snprintf(err, errlen, "cache takes none or writeback, not '%s'", val);
-			return -EINVAL;
-		}
-		return 0;
-	}
-	if (!strcmp(kv, "engine")) {
-		if (!strcmp(val, "auto"))
-			p->engine = BACKEND_ENGINE_AUTO;
-		else if (!strcmp(val, "uring") || !strcmp(val, "io_uring"))
-			p->engine = BACKEND_ENGINE_URING;
-		else if (!strcmp(val, "sync"))
-			p->engine = BACKEND_ENGINE_SYNC;
-		else {
-			snprintf(err, errlen, "engine takes auto, uring or sync, not '%s'", val);
-			return -EINVAL;
-		}
-		return 0;
-	}
-	if (!strcmp(kv, "queue-depth")) {
-		char *end;
-		long n = strtol(val, &end, 10);
-
-		if (*end || n < 1 || n > 4096) {
-			snprintf(err, errlen, "queue-depth takes 1 to 4096, not '%s'", val);
-			return -EINVAL;
-		}
-		p->queue_depth = (unsigned int)n;
-		return 0;
-	}
-	if (!strcmp(kv, "conf") || !strcmp(kv, "id") || !strcmp(kv, "cluster")) {
-		char **slot = !strcmp(kv, "conf") ? &p->rbd_conf :
-			      !strcmp(kv, "id") ? &p->rbd_id : &p->rbd_cluster;
-
-		if (strcmp(p->kind, "rbd")) {
-			snprintf(err, errlen, "key '%s' is for the rbd backend only", kv);
-			return -EINVAL;
-		}
-		free(*slot);
-		*slot = strdup(val);
-		if (!*slot) {
-			snprintf(err, errlen, "out of memory");
-			return -ENOMEM;
-		}
-		return 0;
-	}
-	if (!strcmp(kv, "fail-reads") || !strcmp(kv, "fail-writes")) {
-		char *end;
-		double f = strtod(val, &end);
-
-		if (*end || !(f >= 0 && f <= 1)) {
-			snprintf(err, errlen, "%s takes a fraction from 0 to 1, not '%s'", kv, val);
-			return -EINVAL;
-		}
-		*(kv[5] == 'r' ? &p->fail_reads_ppm : &p->fail_writes_ppm) =
-			(unsigned int)(f * 1000000 + 0.5);
-		return 0;
-	}
+	if (k < spec_keys + ARRAY_SIZE(spec_keys))
+		return k->set(p, kv, val, err, errlen);
 	snprintf(err, errlen,
 		 "unknown key '%s' (known: size, cache, engine, queue-depth, readonly, conf, id, cluster, fail-reads, fail-writes)",
 		 kv);
@@ -292,8 +370,8 @@ static const struct backend_ops *file_engine(const struct backend_params *p,
 	return &backend_sync_ops;
 }
 
-int backend_open(const struct backend_params *p, struct backend **out,
-		 char *err, size_t errlen)
+int backend_open(const struct backend_params *p, struct pgalloc *pages,
+		 struct backend **out, char *err, size_t errlen)
 {
 	const struct backend_ops *ops;
 	struct backend *be;
@@ -326,6 +404,7 @@ int backend_open(const struct backend_params *p, struct backend **out,
 	be->logical_block_size = 512;
 	be->physical_block_size = 4096;
 	be->engine = ops->name;
+	be->pages = pages;
 	if (p->fail_reads_ppm)
 		fault_fail_probability(&be->fail_reads, p->fail_reads_ppm, 0x5eed);
 	if (p->fail_writes_ppm)
@@ -339,8 +418,8 @@ int backend_open(const struct backend_params *p, struct backend **out,
 	return 0;
 }
 
-int backend_open_spec(const char *spec, struct backend **out, char *err,
-		      size_t errlen)
+int backend_open_spec(const char *spec, struct pgalloc *pages,
+		      struct backend **out, char *err, size_t errlen)
 {
 	struct backend_params p;
 	int ret;
@@ -348,7 +427,7 @@ int backend_open_spec(const char *spec, struct backend **out, char *err,
 	ret = backend_parse(spec, &p, err, errlen);
 	if (ret)
 		return ret;
-	ret = backend_open(&p, out, err, errlen);
+	ret = backend_open(&p, pages, out, err, errlen);
 	backend_params_free(&p);
 	return ret;
 }

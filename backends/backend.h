@@ -13,6 +13,8 @@
 #include "core/mempool.h"
 #include "core/request.h"
 
+struct pgalloc;
+
 /*
  * A backend turns core's requests into real I/O on a file, a block
  * device, RAM or a remote server.  Front ends never look behind this
@@ -130,48 +132,97 @@ struct backend {
 	unsigned int caps;
 	bool readonly;
 	const char *engine;		/* what does the I/O, for logs: "io_uring", "sync" */
+	struct pgalloc *pages;		/* bounce buffers' pages; may be NULL */
 	void *priv;			/* the backend's */
 	/* fail-reads= / fail-writes=: requests that end with -EIO unseen by the backend. */
 	struct fault_attr fail_reads;
 	struct fault_attr fail_writes;
 };
 
-/*
- * Parse a spec, e.g. "file:/var/lib/blockd/disk.img,size=1G,cache=none",
- * "memory:,size=512M", "nbd:nbd+unix:///?socket=/run/x.sock",
- * "rbd:rbd/disk@snap,conf=/etc/ceph/ceph.conf,id=blockd".  Keys: size,
- * cache=none|writeback, engine=auto|uring|sync, queue-depth=N, readonly,
- * for rbd conf=PATH, id=CLIENT, cluster=NAME, and for tests fail-reads=P,
- * fail-writes=P (P a fraction 0..1 of requests that end with -EIO).  An
- * rbd spec in a build without librbd fails here, saying so.
- * Returns 0, or -EINVAL with a message in @err.
+/**
+ * backend_parse - parse a spec
+ * @spec: KIND:TARGET[,key=value...], e.g.
+ *	"file:/var/lib/blockd/disk.img,size=1G,cache=none", "memory:,size=512M",
+ *	"nbd:nbd+unix:///?socket=/run/x.sock",
+ *	"rbd:rbd/disk@snap,conf=/etc/ceph/ceph.conf,id=blockd"
+ * @p: filled; free it with backend_params_free()
+ * @err: a message on failure
+ * @errlen: its size
+ *
+ * Keys: size, cache=none|writeback, engine=auto|uring|sync, queue-depth=N,
+ * readonly, for rbd conf=PATH, id=CLIENT, cluster=NAME, and for tests
+ * fail-reads=P, fail-writes=P (P a fraction 0..1 of requests that end
+ * with -EIO).  An rbd spec in a build without librbd fails here, saying
+ * so.
+ *
+ * Return: 0, or -EINVAL with a message in @err.
  */
 int backend_parse(const char *spec, struct backend_params *p, char *err,
 		  size_t errlen);
+
+/**
+ * backend_params_free - free what backend_parse() allocated in @p
+ * @p: the parameters
+ */
 void backend_params_free(struct backend_params *p);
 
-/*
- * Set one spec key of @p, as if ",@key=@value" were in a spec (NULL
- * @value: ",@key" alone).  For config files, whose keys are the spec's.
- * 0, or -EINVAL with a message in @err.
+/**
+ * backend_param_set - set one spec key of @p
+ * @p: the parameters
+ * @key: the key, as in a spec
+ * @value: its value; NULL for a key alone (",readonly")
+ * @err: a message on failure
+ * @errlen: its size
+ *
+ * As if ",@key=@value" were in a spec; for config files, whose keys are
+ * the spec's.
+ *
+ * Return: 0, or -EINVAL with a message in @err.
  */
 int backend_param_set(struct backend_params *p, const char *key,
 		      const char *value, char *err, size_t errlen);
 
-/* Open the backend @p names. 0 and *@out, or -errno with a message in @err. */
-int backend_open(const struct backend_params *p, struct backend **out,
-		 char *err, size_t errlen);
+/**
+ * backend_open - open the backend @p names
+ * @p: a parsed spec
+ * @pages: the page allocator the backend takes its own buffers from (the
+ *	file engines' bounce buffers for unaligned direct I/O); may be NULL,
+ *	when those buffers come from a small reserve or the I/O fails with
+ *	-ENOMEM
+ * @out: the backend, on success
+ * @err: a message on failure
+ * @errlen: its size
+ *
+ * Return: 0 and *@out, or -errno with a message in @err.
+ */
+int backend_open(const struct backend_params *p, struct pgalloc *pages,
+		 struct backend **out, char *err, size_t errlen);
 
-/* backend_parse() then backend_open(). */
-int backend_open_spec(const char *spec, struct backend **out, char *err,
-		      size_t errlen);
+/**
+ * backend_open_spec - backend_parse() then backend_open()
+ * @spec: KIND:TARGET[,key=value...]
+ * @pages: as for backend_open()
+ * @out: the backend, on success
+ * @err: a message on failure
+ * @errlen: its size
+ *
+ * Return: 0 and *@out, or -errno with a message in @err.
+ */
+int backend_open_spec(const char *spec, struct pgalloc *pages,
+		      struct backend **out, char *err, size_t errlen);
 
-/* Close and free. */
+/**
+ * backend_close - close and free a backend
+ * @be: the backend, with no request in flight; NULL does nothing
+ */
 void backend_close(struct backend *be);
 
-/*
- * Start an extents query (see struct backend_extents_req).  A backend
- * without extents answers one data extent for the whole range.
+/**
+ * backend_extents - start an extents query
+ * @be: the backend
+ * @req: the query (see struct backend_extents_req)
+ *
+ * A backend without extents answers one data extent for the whole range.
  */
 void backend_extents(struct backend *be, struct backend_extents_req *req);
 
@@ -198,48 +249,92 @@ struct backend_cmd_pool {
 	atomic_uint nr;
 };
 
-/* Commands of @size bytes (a struct starting with struct backend_cmd). 0 or -ENOMEM. */
+/**
+ * backend_cmd_pool_init - set up a backend's pool of commands
+ * @cp: the pool
+ * @reserve: commands kept in reserve for when malloc fails
+ * @size: bytes per command, a struct starting with struct backend_cmd
+ *
+ * Return: 0 or -ENOMEM.
+ */
 int backend_cmd_pool_init(struct backend_cmd_pool *cp, int reserve, size_t size);
+
+/**
+ * backend_cmd_pool_exit - free the pool's reserve
+ * @cp: the pool; every command must have ended
+ */
 void backend_cmd_pool_exit(struct backend_cmd_pool *cp);
 
-/*
- * A zeroed command for the calling thread's loop, counted until it ends.
- * Waits for one to be freed when the pool and its reserve are spent.
+/**
+ * backend_cmd_alloc - a zeroed command for the calling thread's loop
+ * @cp: the pool
+ *
+ * Counted until it ends.  Waits for one to be freed when the pool and its
+ * reserve are spent.
+ *
+ * Return: the command.
  */
 void *backend_cmd_alloc(struct backend_cmd_pool *cp);
 
-/*
- * End @c here, on its submitter's thread.  The command is freed first,
- * since ending its request may submit more and want one; then the
- * request ends with @c->status, or the extents query does (reporting
- * nothing on error).
+/**
+ * backend_cmd_end - end @c here, on its submitter's thread
+ * @c: the command
+ *
+ * The command is freed first, since ending its request may submit more
+ * and want one; then the request ends with @c->status, or the extents
+ * query does (reporting nothing on error).
  */
 void backend_cmd_end(struct backend_cmd *c);
 
-/* From another thread: end @c on its submitter's loop, or here if it has none. */
+/**
+ * backend_cmd_finish - end @c from another thread
+ * @c: the command
+ *
+ * It ends on its submitter's loop, or here if it has none.
+ */
 void backend_cmd_finish(struct backend_cmd *c);
 
-/*
- * For open(): set up be->queue with @lim (NULL: defaults) so that its
- * queue_rq calls be->ops->queue_rq.  0 or -errno.
+/**
+ * backend_init_queue - set up be->queue, for open()
+ * @be: the backend
+ * @lim: the limits; NULL for the defaults
+ *
+ * The queue's queue_rq calls be->ops->queue_rq.
+ *
+ * Return: 0 or -errno.
  */
 int backend_init_queue(struct backend *be, const struct queue_limits *lim);
 
-/* The backend that owns @q. */
+/**
+ * queue_to_backend - the backend that owns @q
+ * @q: a queue set up by backend_init_queue()
+ *
+ * Return: the backend.
+ */
 static inline struct backend *queue_to_backend(struct blk_queue *q)
 {
 	return q->queuedata;
 }
 
-/*
- * Check @rq against the backend's size and read-only state.  Returns 0, or
- * the -errno to end it with (see the error rules above).
+/**
+ * backend_check_request - check @rq against the backend's size and mode
+ * @be: the backend
+ * @rq: the request
+ *
+ * Return: 0, or the -errno to end it with (see the error rules above).
  */
 int backend_check_request(const struct backend *be, const struct request *rq);
 
-/*
- * Start a backend's helper thread named @name running @fn(@arg), with every
- * signal blocked: signals are for the daemon's own threads.  0 or -errno.
+/**
+ * backend_thread_create - start a backend's helper thread
+ * @thread: set to the thread
+ * @fn: what it runs
+ * @arg: @fn's argument
+ * @name: the thread's name, for ps and gdb
+ *
+ * Every signal is blocked in it: signals are for the daemon's own threads.
+ *
+ * Return: 0 or -errno.
  */
 int backend_thread_create(pthread_t *thread, void *(*fn)(void *), void *arg,
 			  const char *name);
@@ -252,7 +347,11 @@ extern const struct backend_ops backend_nbd_ops;	/* nbd.c */
 extern const struct backend_ops backend_rbd_ops;	/* rbd.c */
 #endif
 
-/* Whether this build has the rbd backend (configure --with-rbd). */
+/**
+ * backend_have_rbd - whether this build has the rbd backend
+ *
+ * Return: true if configured --with-rbd.
+ */
 static inline bool backend_have_rbd(void)
 {
 #ifdef HAVE_RBD

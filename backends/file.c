@@ -46,17 +46,14 @@ int file_uring_usable(void)
 	return uring_usable;
 }
 
-int file_dev_open(struct file_dev *f, const struct backend_params *p,
-		  char *err, size_t errlen)
+/*
+ * Open @p->target with @flags into f->fd, creating a missing regular file
+ * of @p->size, sparse.  0, or -errno with a message in @err and no fd.
+ */
+static int open_or_create(struct file_dev *f, const struct backend_params *p,
+			  int flags, char *err, size_t errlen)
 {
-	int flags = O_CLOEXEC | (p->readonly ? O_RDONLY : O_RDWR);
-	struct stat st;
-
-	memset(f, 0, sizeof(*f));
-	f->fd = -1;
-	if (p->cache == BACKEND_CACHE_NONE)
-		flags |= O_DIRECT;
-	f->direct = p->cache == BACKEND_CACHE_NONE;
+	int e;
 
 	f->fd = open(p->target, flags);
 	if (f->fd < 0 && errno == ENOENT && !p->readonly) {
@@ -67,74 +64,95 @@ int file_dev_open(struct file_dev *f, const struct backend_params *p,
 		}
 		f->fd = open(p->target, flags | O_CREAT | O_EXCL, 0600);
 		if (f->fd >= 0 && ftruncate(f->fd, (off_t)p->size)) {
-			int e = errno;
-
+			e = errno;
 			close(f->fd);
+			f->fd = -1;
 			unlink(p->target);
 			snprintf(err, errlen, "cannot size %s to %llu bytes: %s", p->target,
 				 (unsigned long long)p->size, strerror(e));
 			return -e;
 		}
 	}
-	if (f->fd < 0) {
+	if (f->fd >= 0)
+		return 0;
+	e = errno;
+	snprintf(err, errlen, "cannot open %s: %s%s", p->target, strerror(e),
+		 e == EINVAL && f->direct ?
+		 " (cache=none needs a filesystem with O_DIRECT)" : "");
+	return -e;
+}
+
+/* A block device's size and block sizes; a smaller size= caps it. */
+static int size_bdev(struct file_dev *f, const struct backend_params *p,
+		     char *err, size_t errlen)
+{
+	uint64_t bytes;
+	int lbs = 512, pbs = 4096;
+
+	f->bdev = true;
+	if (ioctl(f->fd, BLKGETSIZE64, &bytes)) {
 		int e = errno;
 
-		snprintf(err, errlen, "cannot open %s: %s%s", p->target, strerror(e),
-			 e == EINVAL && f->direct ?
-			 " (cache=none needs a filesystem with O_DIRECT)" : "");
+		snprintf(err, errlen, "BLKGETSIZE64 on %s: %s", p->target, strerror(e));
 		return -e;
 	}
+	ioctl(f->fd, BLKSSZGET, &lbs);
+	ioctl(f->fd, BLKPBSZGET, &pbs);
+	f->size = bytes;
+	f->lbs = (unsigned int)lbs;
+	f->pbs = (unsigned int)pbs;
+	if (p->size && p->size < f->size)
+		f->size = p->size;
+	return 0;
+}
+
+/* A regular file's size: a larger size= extends it, a smaller one caps it. */
+static int size_regular(struct file_dev *f, const struct backend_params *p,
+			const struct stat *st, char *err, size_t errlen)
+{
+	f->size = (uint64_t)st->st_size;
+	if (p->size > f->size && !p->readonly) {
+		if (ftruncate(f->fd, (off_t)p->size)) {
+			int e = errno;
+
+			snprintf(err, errlen, "cannot extend %s to %llu bytes: %s",
+				 p->target, (unsigned long long)p->size, strerror(e));
+			return -e;
+		}
+		f->size = p->size;
+	} else if (p->size && p->size < f->size) {
+		f->size = p->size;
+	}
+	/* O_DIRECT alignment: the filesystem block, at least 512. */
+	f->lbs = f->direct ? 4096 : 512;
+	f->pbs = 4096;
+	return 0;
+}
+
+/* Size and block sizes of the open f->fd.  0, or -errno with a message. */
+static int file_dev_size(struct file_dev *f, const struct backend_params *p,
+			 char *err, size_t errlen)
+{
+	struct stat st;
+	int ret;
+
 	if (fstat(f->fd, &st)) {
 		int e = errno;
 
 		snprintf(err, errlen, "cannot stat %s: %s", p->target, strerror(e));
-		file_dev_close(f);
 		return -e;
 	}
-
-	if (S_ISBLK(st.st_mode)) {
-		uint64_t bytes;
-		int lbs = 512, pbs = 4096;
-
-		f->bdev = true;
-		if (ioctl(f->fd, BLKGETSIZE64, &bytes)) {
-			int e = errno;
-
-			snprintf(err, errlen, "BLKGETSIZE64 on %s: %s", p->target, strerror(e));
-			file_dev_close(f);
-			return -e;
-		}
-		ioctl(f->fd, BLKSSZGET, &lbs);
-		ioctl(f->fd, BLKPBSZGET, &pbs);
-		f->size = bytes;
-		f->lbs = (unsigned int)lbs;
-		f->pbs = (unsigned int)pbs;
-		if (p->size && p->size < f->size)
-			f->size = p->size;
-	} else if (S_ISREG(st.st_mode)) {
-		f->size = (uint64_t)st.st_size;
-		if (p->size > f->size && !p->readonly) {
-			if (ftruncate(f->fd, (off_t)p->size)) {
-				int e = errno;
-
-				snprintf(err, errlen, "cannot extend %s to %llu bytes: %s",
-					 p->target, (unsigned long long)p->size, strerror(e));
-				file_dev_close(f);
-				return -e;
-			}
-			f->size = p->size;
-		} else if (p->size && p->size < f->size) {
-			f->size = p->size;
-		}
-		/* O_DIRECT alignment: the filesystem block, at least 512. */
-		f->lbs = f->direct ? 4096 : 512;
-		f->pbs = 4096;
-	} else {
+	if (S_ISBLK(st.st_mode))
+		ret = size_bdev(f, p, err, errlen);
+	else if (S_ISREG(st.st_mode))
+		ret = size_regular(f, p, &st, err, errlen);
+	else {
 		snprintf(err, errlen, "%s is neither a regular file nor a block device",
 			 p->target);
-		file_dev_close(f);
-		return -EINVAL;
+		ret = -EINVAL;
 	}
+	if (ret)
+		return ret;
 	/*
 	 * Whole logical blocks only: O_DIRECT cannot write a partial last
 	 * block, and both engines must export the same size.
@@ -143,8 +161,30 @@ int file_dev_open(struct file_dev *f, const struct backend_params *p,
 	if (!f->size) {
 		snprintf(err, errlen, "%s is smaller than one block; give size=N to extend it",
 			 p->target);
-		file_dev_close(f);
 		return -EINVAL;
+	}
+	return 0;
+}
+
+int file_dev_open(struct file_dev *f, const struct backend_params *p,
+		  char *err, size_t errlen)
+{
+	int flags = O_CLOEXEC | (p->readonly ? O_RDONLY : O_RDWR);
+	int ret;
+
+	memset(f, 0, sizeof(*f));
+	f->fd = -1;
+	if (p->cache == BACKEND_CACHE_NONE)
+		flags |= O_DIRECT;
+	f->direct = p->cache == BACKEND_CACHE_NONE;
+
+	ret = open_or_create(f, p, flags, err, errlen);
+	if (ret)
+		return ret;
+	ret = file_dev_size(f, p, err, errlen);
+	if (ret) {
+		file_dev_close(f);
+		return ret;
 	}
 	f->path = strdup(p->target);
 	if (!f->path) {

@@ -514,14 +514,13 @@ static int connect_cluster(struct rbd_dev *dev, const struct backend_params *p,
 	/*
 	 * librbd's dispatch thread stays (rbd_non_blocking_aio, the default):
 	 * dispatching in the worker instead saved no measurable time on 1 MiB
-	 * I/O here (bench/rbd.sh, within 2%), and the worker must not wait on
-	 * librbd's locks.
+	 * I/O (bench/rbd.sh), and the worker must not wait on librbd's locks.
 	 *
 	 * Writes stay copied (rbd_disable_zero_copy_writes, Ceph's default):
 	 * without the copy librbd holds the completion until the messenger
 	 * lets go of the caller's buffer, and it keeps it queued for resending
-	 * to a dead OSD, so a timed-out write would never end.  (Without the
-	 * copy, 1 MiB writes ran 4-8% faster.)
+	 * to a dead OSD, so a timed-out write would never end.  That is worth
+	 * more than what the copy costs (see bench/README.md).
 	 */
 	if (r < 0) {
 		snprintf(err, errlen, "rbd %s: bad Ceph configuration: %s", dev->name,

@@ -32,11 +32,13 @@
 #include <unistd.h>
 
 #include "backends/backend.h"
+#include "backends/bounce.h"
 #include "backends/file.h"
 #include "core/compiler.h"
 #include "core/ioloop.h"
 #include "core/mempool.h"
 #include "core/page.h"
+#include "core/range_lock.h"
 
 #ifndef IOV_MAX
 #define IOV_MAX			1024
@@ -58,17 +60,11 @@
  */
 #define BOUNCE_RESERVE_BYTES	(64u * 1024)
 
-/* A block-aligned byte range of the device that a request writes. */
-struct sync_range {
-	uint64_t start, end;
-	bool exclusive;			/* an RMW: nothing else may write here */
-	struct sync_range *prev, *next;
-};
-
 struct sync_dev {
 	struct file_dev f;
 	unsigned int align;		/* O_DIRECT alignment; 0: page cache */
 	atomic_bool no_rwf_dsync;	/* pwritev2(RWF_DSYNC) is refused */
+	struct pgalloc *pages;		/* bounce buffers; may be NULL */
 	mempool_t io_pool;
 	bool io_pool_ok;
 
@@ -76,17 +72,14 @@ struct sync_dev {
 	pthread_mutex_t lock;
 	pthread_cond_t work_cond;	/* workers wait for requests */
 	pthread_cond_t space_cond;	/* submitters wait for room */
-	struct sync_io *head, *tail;
+	struct sync_io *head, **tailp;	/* oldest first; tailp: the last's next */
 	unsigned int queued, max_queued, space_waiters;
 	bool stopping;
 	pthread_t *workers;
 	unsigned int nr_workers;
 
 	/* Writes in flight in O_DIRECT mode; see the top of the file. */
-	pthread_mutex_t range_lock;
-	pthread_cond_t range_cond;
-	struct sync_range *ranges;
-	unsigned int range_waiters;
+	struct range_lock_tree ranges;
 
 	pthread_mutex_t bounce_lock;	/* holds bounce_reserve */
 	void *bounce_reserve;
@@ -106,67 +99,16 @@ struct sync_io {
 /* Set on worker threads, of any sync backend. */
 static __thread bool in_sync_worker;
 
-static inline uint64_t round_down_to(uint64_t x, unsigned int a)
-{
-	return x & ~(uint64_t)(a - 1);
-}
-
-static inline uint64_t round_up_to(uint64_t x, unsigned int a)
-{
-	return (x + a - 1) & ~(uint64_t)(a - 1);
-}
-
-/* Range locks. */
-
-static bool range_conflicts(const struct sync_dev *d, const struct sync_range *r)
-{
-	for (const struct sync_range *o = d->ranges; o; o = o->next) {
-		if ((o->exclusive || r->exclusive) &&
-		    o->start < r->end && r->start < o->end)
-			return true;
-	}
-	return false;
-}
-
 /*
- * Wait until [@off, @off + @len), widened to whole blocks, may be written
- * and claim it.  Only running requests hold ranges, never queued ones, so
- * a wait always ends.  It is not fair: a stream of overlapping writes
- * could keep an RMW waiting, but writes to the same blocks in flight
- * together are rare, and their order is undefined anyway.
+ * Lock [@off, @off + @len), widened to whole blocks, exclusive for an RMW
+ * and shared otherwise, sleeping until it is granted.  Only running
+ * requests hold ranges, never queued ones, so a wait always ends.
  */
-static void range_lock(struct sync_dev *d, struct sync_range *r, uint64_t off,
-		       uint64_t len, bool exclusive)
+static void sync_range_lock(struct sync_dev *d, struct range_lock *r,
+			    uint64_t off, uint64_t len, bool exclusive)
 {
-	r->start = round_down_to(off, d->align);
-	r->end = round_up_to(off + len, d->align);
-	r->exclusive = exclusive;
-	r->prev = NULL;
-	pthread_mutex_lock(&d->range_lock);
-	while (range_conflicts(d, r)) {
-		d->range_waiters++;
-		pthread_cond_wait(&d->range_cond, &d->range_lock);
-		d->range_waiters--;
-	}
-	r->next = d->ranges;
-	if (d->ranges)
-		d->ranges->prev = r;
-	d->ranges = r;
-	pthread_mutex_unlock(&d->range_lock);
-}
-
-static void range_unlock(struct sync_dev *d, struct sync_range *r)
-{
-	pthread_mutex_lock(&d->range_lock);
-	if (r->prev)
-		r->prev->next = r->next;
-	else
-		d->ranges = r->next;
-	if (r->next)
-		r->next->prev = r->prev;
-	if (d->range_waiters)
-		pthread_cond_broadcast(&d->range_cond);
-	pthread_mutex_unlock(&d->range_lock);
+	range_lock_wait(&d->ranges, r, align_down(off, d->align),
+			align_up(off + len, d->align), exclusive);
 }
 
 /* Bounce buffers. */
@@ -181,14 +123,14 @@ struct bounce {
 /* A bounce buffer for an aligned span of @span bytes, or a chunk of it. */
 static void bounce_get(struct sync_dev *d, struct bounce *b, uint64_t span)
 {
-	struct pgalloc *pa = pgalloc_default();
+	struct pgalloc *pa = d->pages;
 	uint64_t want = min_t(uint64_t, span, BOUNCE_MAX_PAGES * PAGE_SIZE);
 	unsigned int pages = (unsigned int)DIV_ROUND_UP(want, PAGE_SIZE);
 	void *p;
 
 	if (pa && !page_alloc_contig(pa, pages, BLK_GFP_NOWAIT, &p)) {
 		b->buf = p;
-		b->len = round_down_to((uint64_t)pages * PAGE_SIZE, d->align);
+		b->len = align_down((uint64_t)pages * PAGE_SIZE, d->align);
 		b->pages = pages;
 		b->pa = pa;
 		return;
@@ -207,44 +149,6 @@ static void bounce_put(struct sync_dev *d, struct bounce *b)
 		page_free_contig(b->pa, b->buf, b->pages);
 	else
 		pthread_mutex_unlock(&d->bounce_lock);
-}
-
-/* Copying between a flat buffer and a request's iovecs, in order. */
-
-struct iov_cursor {
-	const struct iovec *iov;	/* NULL: a source of zeros */
-	unsigned int cnt, idx;
-	size_t off;			/* into iov[idx] */
-};
-
-static void cursor_copy(struct iov_cursor *c, char *buf, size_t len, bool to_iov)
-{
-	if (!c->iov) {
-		BUG_ON(to_iov);
-		memset(buf, 0, len);
-		return;
-	}
-	while (len) {
-		const struct iovec *v;
-		size_t n;
-		char *p;
-
-		BUG_ON(c->idx >= c->cnt);
-		v = &c->iov[c->idx];
-		n = min_t(size_t, v->iov_len - c->off, len);
-		p = (char *)v->iov_base + c->off;
-		if (to_iov)
-			memcpy(p, buf, n);
-		else
-			memcpy(buf, p, n);
-		buf += n;
-		len -= n;
-		c->off += n;
-		if (c->off == v->iov_len) {
-			c->idx++;
-			c->off = 0;
-		}
-	}
 }
 
 /* Drop @n bytes from the front of *@iov, which is ours to change. */
@@ -353,34 +257,24 @@ static int sync_rw_buf(struct sync_dev *d, bool write, void *buf, uint64_t len,
 	return sync_rw(d, write, &v, 1, off, len, rwf, &done);
 }
 
-/* Whether an O_DIRECT request can go to the kernel as it is. */
-static bool rq_aligned(const struct sync_dev *d, const struct request *rq)
-{
-	uintptr_t bits = (uintptr_t)(blk_rq_pos_bytes(rq) | rq->bytes);
-
-	for (unsigned int i = 0; i < rq->nr_segs; i++)
-		bits |= (uintptr_t)rq->iov[i].iov_base | rq->iov[i].iov_len;
-	return !(bits & (d->align - 1));
-}
-
 /* An unaligned O_DIRECT read: whole blocks into a bounce buffer, then copy. */
 static int bounce_read(struct sync_dev *d, struct request *rq, uint64_t *done)
 {
-	struct iov_cursor cur = { .iov = rq->iov, .cnt = rq->nr_segs };
 	uint64_t off = blk_rq_pos_bytes(rq), end = off + rq->bytes, pos = off;
+	struct bounce_iter it;
 	struct bounce b;
 	int ret = 0;
 
-	bounce_get(d, &b, round_up_to(end, d->align) - round_down_to(off, d->align));
+	bounce_iter_init(&it, rq->iov, rq->nr_segs);
+	bounce_get(d, &b, align_up(end, d->align) -
+			  align_down(off, d->align));
 	while (pos < end) {
-		uint64_t cs = round_down_to(pos, d->align);
-		uint64_t ce = min_t(uint64_t, cs + b.len, round_up_to(end, d->align));
-		uint64_t n = min_t(uint64_t, ce, end) - pos;
+		uint64_t cs, ce, n = bounce_chunk(pos, end, b.len, d->align, &cs, &ce);
 
 		ret = sync_rw_buf(d, false, b.buf, ce - cs, cs, NULL);
 		if (ret)
 			break;
-		cursor_copy(&cur, b.buf + (pos - cs), n, true);
+		bounce_copy_out(&it, b.buf + (pos - cs), n);
 		pos += n;
 	}
 	bounce_put(d, &b);
@@ -389,65 +283,83 @@ static int bounce_read(struct sync_dev *d, struct request *rq, uint64_t *done)
 }
 
 /*
+ * Whole blocks may reach past an export whose size is not a whole number
+ * of blocks: the file's size to put back after writing up to @aend, or -1.
+ */
+static off_t size_to_restore(struct sync_dev *d, uint64_t aend)
+{
+	struct stat st;
+
+	if (aend <= d->f.size || d->f.bdev)
+		return -1;
+	return fstat(d->f.fd, &st) ? (off_t)d->f.size :
+	       max_t(off_t, st.st_size, (off_t)d->f.size);
+}
+
+/*
+ * Read-modify-write [*@pos, @end) from @it through @b, a buffer at a
+ * time: read the partial blocks at either end of each piece, merge, write
+ * the piece.  *@pos advances past what was written.  0 or -errno.
+ */
+static int rmw_pieces(struct sync_dev *d, struct bounce *b,
+		      struct bounce_iter *it, uint64_t *pos, uint64_t end,
+		      int *rwf)
+{
+	unsigned int a = d->align;
+	int ret = 0;
+
+	while (*pos < end) {
+		uint64_t cs, ce, n = bounce_chunk(*pos, end, b->len, a, &cs, &ce);
+		struct bounce_edges e = bounce_edges(cs, ce, *pos, *pos + n, a);
+
+		if (e.head)
+			ret = sync_rw_buf(d, false, b->buf, a, cs, NULL);
+		if (!ret && e.tail)
+			ret = sync_rw_buf(d, false, b->buf + (ce - a - cs), a, ce - a, NULL);
+		if (ret)
+			break;
+		bounce_copy_in(it, b->buf + (*pos - cs), n);
+		ret = sync_rw_buf(d, true, b->buf, ce - cs, cs, rwf);
+		if (ret)
+			break;
+		*pos += n;
+	}
+	return ret;
+}
+
+/*
  * An unaligned O_DIRECT write of @len bytes at @off from @iov (NULL:
- * zeros): read the partial blocks at either end, merge, write whole
- * blocks, a bounce buffer at a time.  The blocks are locked exclusively,
- * so no other write runs between our read and our write.
+ * zeros).  The blocks are locked exclusively, so no other write runs
+ * between our read and our write.
  */
 static int rmw_write(struct sync_dev *d, const struct iovec *iov,
 		     unsigned int cnt, uint64_t off, uint64_t len, int *rwf,
 		     uint64_t *done)
 {
-	struct iov_cursor cur = { .iov = iov, .cnt = cnt };
-	uint64_t end = off + len, pos = off, aend = round_up_to(end, d->align);
-	unsigned int a = d->align;
-	off_t old_size = -1;
-	struct sync_range r;
+	uint64_t end = off + len, pos = off;
+	uint64_t aend = align_up(end, d->align);
+	struct bounce_iter it;
+	struct range_lock r;
 	struct bounce b;
-	int ret = 0;
+	off_t old_size;
+	int ret;
 
-	range_lock(d, &r, off, len, true);
-	/*
-	 * Whole blocks may reach past an export whose size is not a whole
-	 * number of blocks; put the file's size back afterwards.
-	 */
-	if (aend > d->f.size && !d->f.bdev) {
-		struct stat st;
-
-		old_size = fstat(d->f.fd, &st) ? (off_t)d->f.size :
-			   max_t(off_t, st.st_size, (off_t)d->f.size);
-	}
-	bounce_get(d, &b, aend - round_down_to(off, a));
-	while (pos < end) {
-		uint64_t cs = round_down_to(pos, a);
-		uint64_t ce = min_t(uint64_t, cs + b.len, aend);
-		uint64_t n = min_t(uint64_t, ce, end) - pos;
-		bool head = pos > cs;
-
-		if (head)
-			ret = sync_rw_buf(d, false, b.buf, a, cs, NULL);
-		/* The tail block, unless it is the head block, just read. */
-		if (!ret && pos + n < ce && !(head && ce - a == cs))
-			ret = sync_rw_buf(d, false, b.buf + (ce - a - cs), a, ce - a, NULL);
-		if (ret)
-			break;
-		cursor_copy(&cur, b.buf + (pos - cs), n, false);
-		ret = sync_rw_buf(d, true, b.buf, ce - cs, cs, rwf);
-		if (ret)
-			break;
-		pos += n;
-	}
+	bounce_iter_init(&it, iov, cnt);
+	sync_range_lock(d, &r, off, len, true);
+	old_size = size_to_restore(d, aend);
+	bounce_get(d, &b, aend - align_down(off, d->align));
+	ret = rmw_pieces(d, &b, &it, &pos, end, rwf);
 	bounce_put(d, &b);
 	if (old_size >= 0 && ftruncate(d->f.fd, old_size) && !ret)
 		ret = -errno;
-	range_unlock(d, &r);
+	range_unlock(&d->ranges, &r);
 	*done = pos - off;
 	return ret;
 }
 
 static int sync_read(struct sync_dev *d, struct request *rq, uint64_t *done)
 {
-	if (d->align && !rq_aligned(d, rq))
+	if (d->align && !bounce_rq_aligned(rq, d->align))
 		return bounce_read(d, rq, done);
 	return sync_rw(d, false, rq->iov, (int)rq->nr_segs, blk_rq_pos_bytes(rq),
 		       rq->bytes, NULL, done);
@@ -457,17 +369,17 @@ static int sync_write(struct sync_dev *d, struct request *rq, int *rwf,
 		      uint64_t *done)
 {
 	uint64_t off = blk_rq_pos_bytes(rq);
-	struct sync_range r;
+	struct range_lock r;
 	int ret;
 
 	if (!d->align)
 		return sync_rw(d, true, rq->iov, (int)rq->nr_segs, off, rq->bytes,
 			       rwf, done);
-	if (!rq_aligned(d, rq))
+	if (!bounce_rq_aligned(rq, d->align))
 		return rmw_write(d, rq->iov, rq->nr_segs, off, rq->bytes, rwf, done);
-	range_lock(d, &r, off, rq->bytes, false);
+	sync_range_lock(d, &r, off, rq->bytes, false);
 	ret = sync_rw(d, true, rq->iov, (int)rq->nr_segs, off, rq->bytes, rwf, done);
-	range_unlock(d, &r);
+	range_unlock(&d->ranges, &r);
 	return ret;
 }
 
@@ -482,19 +394,19 @@ static unsigned int zero_align(const struct sync_dev *d)
 
 static int sync_discard(struct sync_dev *d, uint64_t off, uint64_t len)
 {
-	uint64_t start = round_up_to(off, zero_align(d));
-	uint64_t end = round_down_to(off + len, zero_align(d));
-	struct sync_range r;
+	uint64_t start = align_up(off, zero_align(d));
+	uint64_t end = align_down(off + len, zero_align(d));
+	struct range_lock r;
 	int ret;
 
 	/* A trim is a hint: the partial blocks at its ends keep their data. */
 	if (start >= end)
 		return 0;
 	if (d->align)
-		range_lock(d, &r, start, end - start, false);
+		sync_range_lock(d, &r, start, end - start, false);
 	ret = file_dev_discard(&d->f, start, end - start);
 	if (d->align)
-		range_unlock(d, &r);
+		range_unlock(&d->ranges, &r);
 	/* Storage that cannot free space keeps the data, as it may. */
 	if (ret == -EOPNOTSUPP || ret == -ENOSYS)
 		ret = 0;
@@ -504,7 +416,7 @@ static int sync_discard(struct sync_dev *d, uint64_t off, uint64_t len)
 /* Write zeros over [@off, @off + @len) with data I/O. */
 static int write_zeros(struct sync_dev *d, uint64_t off, uint64_t len)
 {
-	struct sync_range r;
+	struct range_lock r;
 	uint64_t done;
 	int ret, rwf = 0;
 
@@ -513,9 +425,9 @@ static int write_zeros(struct sync_dev *d, uint64_t off, uint64_t len)
 	/* pwrite of zeros needs aligned ranges under O_DIRECT. */
 	if ((off | len) & (d->align - 1))
 		return rmw_write(d, NULL, 0, off, len, &rwf, &done);
-	range_lock(d, &r, off, len, false);
+	sync_range_lock(d, &r, off, len, false);
 	ret = file_dev_write_zeros(&d->f, off, len);
-	range_unlock(d, &r);
+	range_unlock(&d->ranges, &r);
 	return ret;
 }
 
@@ -523,14 +435,14 @@ static int write_zeros(struct sync_dev *d, uint64_t off, uint64_t len)
 static int zero_range(struct sync_dev *d, uint64_t off, uint64_t len,
 		      bool may_unmap)
 {
-	struct sync_range r;
+	struct range_lock r;
 	int ret;
 
 	if (d->align)
-		range_lock(d, &r, off, len, false);
+		sync_range_lock(d, &r, off, len, false);
 	ret = file_dev_zero_range(&d->f, off, len, may_unmap);
 	if (d->align)
-		range_unlock(d, &r);
+		range_unlock(&d->ranges, &r);
 	if (ret == -EOPNOTSUPP)
 		ret = write_zeros(d, off, len);
 	return ret;
@@ -540,8 +452,8 @@ static int sync_write_zeroes(struct sync_dev *d, uint64_t off, uint64_t len,
 			     bool may_unmap)
 {
 	uint64_t end = off + len;
-	uint64_t start = round_up_to(off, zero_align(d));
-	uint64_t aend = round_down_to(end, zero_align(d));
+	uint64_t start = align_up(off, zero_align(d));
+	uint64_t aend = align_down(end, zero_align(d));
 	int ret;
 
 	if (start >= aend)
@@ -639,7 +551,7 @@ static void *sync_worker(void *arg)
 			break;
 		d->head = io->next;
 		if (!d->head)
-			d->tail = NULL;
+			d->tailp = &d->head;
 		d->queued--;
 		if (d->space_waiters)
 			pthread_cond_signal(&d->space_cond);
@@ -704,11 +616,8 @@ static void sync_queue_rq(struct backend *be, struct request *rq)
 		pthread_cond_wait(&d->space_cond, &d->lock);
 		d->space_waiters--;
 	}
-	if (d->tail)
-		d->tail->next = io;
-	else
-		d->head = io;
-	d->tail = io;
+	*d->tailp = io;
+	d->tailp = &io->next;
 	d->queued++;
 	pthread_cond_signal(&d->work_cond);
 	pthread_mutex_unlock(&d->lock);
@@ -757,8 +666,7 @@ static void sync_dev_free(struct sync_dev *d)
 	free(d->bounce_reserve);
 	free(d->workers);
 	pthread_mutex_destroy(&d->bounce_lock);
-	pthread_cond_destroy(&d->range_cond);
-	pthread_mutex_destroy(&d->range_lock);
+	range_lock_tree_destroy(&d->ranges);
 	pthread_cond_destroy(&d->space_cond);
 	pthread_cond_destroy(&d->work_cond);
 	pthread_mutex_destroy(&d->lock);
@@ -781,8 +689,8 @@ static int sync_open(struct backend *be, const struct backend_params *p,
 	pthread_mutex_init(&d->lock, NULL);
 	pthread_cond_init(&d->work_cond, NULL);
 	pthread_cond_init(&d->space_cond, NULL);
-	pthread_mutex_init(&d->range_lock, NULL);
-	pthread_cond_init(&d->range_cond, NULL);
+	d->tailp = &d->head;
+	range_lock_tree_init(&d->ranges);
 	pthread_mutex_init(&d->bounce_lock, NULL);
 	d->max_queued = SYNC_DEFAULT_QUEUED;
 	if (p->queue_depth) {
@@ -803,6 +711,7 @@ static int sync_open(struct backend *be, const struct backend_params *p,
 		goto out_file;
 	}
 	d->align = d->f.direct ? d->f.lbs : 0;
+	d->pages = be->pages;
 	file_dev_describe(&d->f, be);
 
 	blk_queue_default_limits(&lim);

@@ -36,6 +36,7 @@
 #include <string.h>
 
 #include "backends/backend.h"
+#include "backends/bounce.h"
 #include "backends/uring.h"
 #include "core/compiler.h"
 #include "core/kmem.h"
@@ -313,6 +314,24 @@ static int step_write_zeroes(struct uring_io *io)
 	return 0;
 }
 
+/* An unaligned write: read its first block, or all of a small range. */
+static int step_rmw_head(struct uring_io *io)
+{
+	uint64_t align = io_dev(io)->mask + 1;
+	struct bounce_edges e = bounce_edges(io->bstart, io->bend, io->off,
+					     io->end, align);
+
+	io->step = ST_RMW_TAIL;
+	io->head_end = io->bstart;
+	if (!e.head)
+		return 1;
+	io->head_end = io->bstart + align;
+	if (e.tail && io->bend - io->bstart <= RMW_WHOLE_READ)
+		io->head_end = io->bend;
+	uring_xfer_bounce(io, false, io->bstart, io->head_end, 0);
+	return 0;
+}
+
 static int step_body(struct uring_io *io)
 {
 	struct request *rq = io->rq;
@@ -339,16 +358,7 @@ static int step_body(struct uring_io *io)
 					 fua_flags(rq), true);
 			return 0;
 		}
-		/* Read the first block, or all of a small range. */
-		io->step = ST_RMW_TAIL;
-		io->head_end = io->bstart;
-		if (io->off == io->bstart)
-			return 1;
-		io->head_end = io->bstart + io_dev(io)->mask + 1;
-		if (io->end != io->bend && io->bend - io->bstart <= RMW_WHOLE_READ)
-			io->head_end = io->bend;
-		uring_xfer_bounce(io, false, io->bstart, io->head_end, 0);
-		return 0;
+		return step_rmw_head(io);
 	case REQ_OP_DISCARD:
 		return step_discard(io);
 	case REQ_OP_WRITE_ZEROES:
@@ -363,6 +373,7 @@ static int step(struct uring_io *io)
 	struct uring_dev *d = io_dev(io);
 	struct request *rq = io->rq;
 	enum req_op op = req_op(rq);
+	struct bounce_iter it;
 	uint64_t tail;
 	int ret;
 
@@ -387,19 +398,20 @@ static int step(struct uring_io *io)
 	case ST_RMW_TAIL:
 		io->step = ST_RMW_WRITE;
 		tail = io->bend - d->mask - 1;
-		if (io->end == io->bend || tail < io->head_end)
+		if (!bounce_edges(io->bstart, io->bend, io->off, io->end,
+				  d->mask + 1).tail || io->head_end == io->bend)
 			return 1;
 		uring_xfer_bounce(io, false, tail, io->bend, 0);
 		return 0;
 	case ST_RMW_WRITE:
-		uring_copy_from_iov(io->bounce + (io->off - io->bstart), rq->iov,
-				    rq->nr_segs);
+		bounce_iter_init(&it, rq->iov, rq->nr_segs);
+		bounce_copy_in(&it, io->bounce + (io->off - io->bstart), rq->bytes);
 		io->step = ST_DONE;
 		uring_xfer_bounce(io, true, io->bstart, io->bend, fua_flags(rq));
 		return 0;
 	case ST_COPYOUT:
-		uring_copy_to_iov(rq->iov, rq->nr_segs,
-				  io->bounce + (io->off - io->bstart));
+		bounce_iter_init(&it, rq->iov, rq->nr_segs);
+		bounce_copy_out(&it, io->bounce + (io->off - io->bstart), rq->bytes);
 		io->step = ST_DONE;
 		return 1;
 	case ST_ZERO:
@@ -619,9 +631,10 @@ static int uring_open(struct backend *be, const struct backend_params *p,
 	file_dev_describe(&d->f, be);
 	d->depth = p->queue_depth ? p->queue_depth : URING_DEFAULT_DEPTH;
 	d->mask = d->f.direct ? d->f.lbs - 1 : 0;
+	d->pages = be->pages;
 	/* Requests are whole sectors: only a larger block needs RMW. */
 	d->track = d->f.direct && d->f.lbs > SECTOR_SIZE;
-	pthread_mutex_init(&d->lock, NULL);
+	range_lock_tree_init(&d->ranges);
 
 	lim.max_segments = IOV_MAX;
 	lim.max_bytes = URING_MAX_BYTES;
@@ -630,7 +643,7 @@ static int uring_open(struct backend *be, const struct backend_params *p,
 	ret = backend_init_queue(be, &lim);
 	if (ret) {
 		snprintf(err, errlen, "cannot set up the queue: %s", strerror(-ret));
-		pthread_mutex_destroy(&d->lock);
+		range_lock_tree_destroy(&d->ranges);
 		goto fail;
 	}
 	be->priv = d;
@@ -663,7 +676,7 @@ static void uring_close(struct backend *be)
 	}
 	blk_queue_exit(&be->queue);
 	file_dev_close(&d->f);
-	pthread_mutex_destroy(&d->lock);
+	range_lock_tree_destroy(&d->ranges);
 	free(d);
 }
 

@@ -17,19 +17,11 @@
 
 #include "backends/file.h"
 #include "core/ioloop.h"
+#include "core/range_lock.h"
 #include "core/request.h"
 
 #define URING_ZERO_BUF_SIZE	(64u * 1024)
 #define URING_ZERO_IOVS		16	/* 1 MiB of zeros per write */
-
-/* A write-type request's blocks, in the device's range-lock list. */
-struct range_lock {
-	struct range_lock *prev, *next;
-	struct range_lock *wake;	/* granted by a release, to be resumed */
-	uint64_t start, end;		/* bytes, aligned to the block */
-	bool rmw;			/* reads and rewrites partial blocks */
-	bool granted;
-};
 
 struct uring_loop;
 
@@ -38,12 +30,9 @@ struct uring_dev {
 	unsigned int depth;
 	uint64_t mask;			/* O_DIRECT alignment - 1, or 0 */
 	bool track;			/* RMW is possible: lock ranges */
+	struct pgalloc *pages;		/* bounce buffers; may be NULL */
 	_Atomic(struct uring_loop *) loops;
-
-	pthread_mutex_t lock;		/* the range-lock list */
-	struct range_lock *head, *tail;
-	unsigned int nr_rmw;		/* RMW entries in the list */
-	unsigned int nr_waiting;	/* entries not yet granted */
+	struct range_lock_tree ranges;	/* write-type requests, when track */
 };
 
 struct uring_io;
@@ -108,10 +97,16 @@ struct uring_io {
 	uint64_t zpos, zend, z2pos, z2end;	/* zeros still to write */
 	struct iovec ziov[URING_ZERO_IOVS];
 
-	struct range_lock rl;
+	struct range_lock rl;		/* its blocks, exclusive for an RMW */
 	bool locked;
 };
 
+/**
+ * io_dev - the device @io's request is for
+ * @io: an active request's state
+ *
+ * Return: the device.
+ */
 static inline struct uring_dev *io_dev(const struct uring_io *io)
 {
 	return io->ul->d;
@@ -119,44 +114,103 @@ static inline struct uring_dev *io_dev(const struct uring_io *io)
 
 /* uring.c */
 
-/*
- * Move @iov[0..@nr) at device offset @pos (reads and short transfers
- * included); the CQE handler then goes on with io->step.  @count: the
- * iovecs are the request's own, so what is moved counts towards a
- * partial completion.
+/**
+ * uring_xfer_start - start moving data for @io
+ * @io: the request's state
+ * @write: a write, else a read
+ * @iov: the iovecs; advanced in place on short transfers
+ * @nr: how many
+ * @pos: the device offset
+ * @flags: rw_flags for the SQE (RWF_DSYNC for FUA)
+ * @count: the iovecs are the request's own, so what is moved counts
+ *	towards a partial completion
+ *
+ * Reads and short transfers included, the CQE handler then goes on with
+ * io->step.
  */
 void uring_xfer_start(struct uring_io *io, bool write, struct iovec *iov,
 		      unsigned int nr, uint64_t pos, int flags, bool count);
-/* Move the bounce's bytes for device range [@from, @to). */
+
+/**
+ * uring_xfer_bounce - move the bounce buffer's bytes for a device range
+ * @io: the request's state, holding a bounce for [io->bstart, io->bend)
+ * @write: a write, else a read
+ * @from: the range's first byte
+ * @to: the byte after its last
+ * @flags: rw_flags for the SQE
+ */
 void uring_xfer_bounce(struct uring_io *io, bool write, uint64_t from,
 		       uint64_t to, int flags);
 
 /* uring_rmw.c */
 
-/* Take @io's range; false if it must wait (io->work is then posted). */
+/**
+ * uring_range_lock - list @io's blocks in the device's range lock
+ * @io: a write-type request's state
+ *
+ * Exclusive for a read-modify-write, shared for the rest (a trim is never
+ * exclusive).
+ *
+ * Return: true if it holds them now; false if it waits, and io->work is
+ * posted to its loop once it holds them.
+ */
 bool uring_range_lock(struct uring_io *io);
+
+/**
+ * uring_range_unlock - unlist @io's blocks
+ * @io: a request that holds its range
+ *
+ * Waiters it lets go are posted to their own loops.
+ */
 void uring_range_unlock(struct uring_io *io);
 
-/*
- * Bounce pages for @io if it needs them: 0, -EINPROGRESS when parked on
- * the loop's memwait list, or -ENOMEM when nothing on this loop will
- * free memory.
+/**
+ * uring_bounce_get - bounce pages for @io, if it needs them
+ * @io: a READ or WRITE not aligned for O_DIRECT, or any other request
+ *
+ * Return: 0, -EINPROGRESS when parked on the loop's memwait list, or
+ * -ENOMEM when nothing on this loop will free memory.
  */
 int uring_bounce_get(struct uring_io *io);
-/* Try once (more) for io->bounce_pages: 0 or -ENOMEM. */
+
+/**
+ * uring_bounce_retry - try once (more) for io->bounce_pages
+ * @io: the request's state
+ *
+ * Return: 0, or -ENOMEM (also when the device has no page allocator).
+ */
 int uring_bounce_retry(struct uring_io *io);
+
+/**
+ * uring_bounce_put - free @io's bounce pages, if it has any
+ * @io: the request's state
+ */
 void uring_bounce_put(struct uring_io *io);
 
-void uring_copy_from_iov(char *dst, const struct iovec *iov, unsigned int nr);
-void uring_copy_to_iov(const struct iovec *iov, unsigned int nr, const char *src);
-
-/*
- * WRITE_ZEROES on a block device: BLKZEROOUT for the whole blocks, then
- * ST_ZERO writes the edges.  Returns 1 (go on with io->step) or -errno.
+/**
+ * uring_bdev_zeroes - WRITE_ZEROES on a block device
+ * @io: the request's state
+ *
+ * BLKZEROOUT for the whole blocks, then ST_ZERO writes the edges.
+ *
+ * Return: 1 (go on with io->step) or -errno.
  */
 int uring_bdev_zeroes(struct uring_io *io);
-/* ST_ZERO and ST_ZERO_EDGE: 1 to go on, 0 when I/O was issued, or -errno. */
+
+/**
+ * uring_step_zero - ST_ZERO: write the next piece of zeros
+ * @io: the request's state
+ *
+ * Return: 1 to go on, 0 when I/O was issued, or -errno.
+ */
 int uring_step_zero(struct uring_io *io);
+
+/**
+ * uring_step_zero_edge - ST_ZERO_EDGE: zero part of a block just read, write it
+ * @io: the request's state
+ *
+ * Return: 0, as I/O was issued.
+ */
 int uring_step_zero_edge(struct uring_io *io);
 
 #endif

@@ -7,14 +7,13 @@
  * Under O_DIRECT a request whose offset, length or memory is not aligned
  * to the device's block (f->lbs) goes through bounce pages from the page
  * allocator; an unaligned write first reads its edge blocks
- * (read-modify-write).  Two RMWs of one block, or an RMW and a trim or
- * zeroing of other sectors in it, would lose data if they overlapped in
- * time, even from different loops.  So on such devices every write-type
- * request enters a per-device list of block ranges, in arrival order: an
- * RMW waits for every earlier overlapping entry, and every entry waits
- * for an earlier overlapping RMW.  Plain writes do not wait for each
- * other, and while no RMW is listed nothing is scanned.  A waiter is
- * resumed on its own loop with ioloop_post().
+ * (read-modify-write; the arithmetic is bounce.c's).  Two RMWs of one
+ * block, or an RMW and a trim or zeroing of other sectors in it, would
+ * lose data if they overlapped in time, even from different loops.  So on
+ * such devices every write-type request takes the device's block range
+ * lock (core/range_lock.h): exclusive for an RMW, shared for plain
+ * writes, trims and zeroing.  A waiter is granted on the thread that
+ * releases its range and resumed on its own loop with ioloop_post().
  *
  * Bounce pages are taken before the range lock, so nothing that holds the
  * lock ever waits for memory and every holder completes by itself.  The
@@ -26,96 +25,39 @@
 #include <errno.h>
 #include <string.h>
 
+#include "backends/bounce.h"
 #include "backends/uring.h"
 #include "core/compiler.h"
 #include "core/page.h"
 
 static const char zero_buf[URING_ZERO_BUF_SIZE] __attribute__((aligned(4096)));
 
-/* Whether an entry before @rl in the list keeps it waiting. Holds lock. */
-static bool range_blocked(struct uring_dev *d, const struct range_lock *rl)
+/* A waiter was granted, on the releasing thread: go on on its own loop. */
+static void range_granted(struct range_lock *rl)
 {
-	const struct range_lock *x;
+	struct uring_io *io = container_of(rl, struct uring_io, rl);
 
-	for (x = d->head; x != rl; x = x->next)
-		if (x->start < rl->end && rl->start < x->end && (x->rmw || rl->rmw))
-			return true;
-	return false;
+	ioloop_post(io->ul->loop, &io->work);
 }
 
 bool uring_range_lock(struct uring_io *io)
 {
 	struct uring_dev *d = io_dev(io);
-	struct range_lock *rl = &io->rl;
-	bool granted;
-
-	rl->start = io->off & ~d->mask;
-	rl->end = (io->end + d->mask) & ~d->mask;
+	uint64_t align = d->mask + 1;
 	/* A trim never rewrites a block; unaligned zeroing might. */
-	rl->rmw = ((io->off | io->end) & d->mask) &&
-		  req_op(io->rq) != REQ_OP_DISCARD;
-	rl->next = NULL;
-	pthread_mutex_lock(&d->lock);
-	rl->prev = d->tail;
-	if (d->tail)
-		d->tail->next = rl;
-	else
-		d->head = rl;
-	d->tail = rl;
-	if (rl->rmw)
-		d->nr_rmw++;
-	granted = !d->nr_rmw || !range_blocked(d, rl);
-	rl->granted = granted;
-	if (!granted)
-		d->nr_waiting++;
-	pthread_mutex_unlock(&d->lock);
+	bool rmw = ((io->off | io->end) & d->mask) &&
+		   req_op(io->rq) != REQ_OP_DISCARD;
+
 	io->locked = true;
-	return granted;
+	return range_lock_try(&d->ranges, &io->rl,
+			      align_down(io->off, align),
+			      align_up(io->end, align), rmw, range_granted);
 }
 
 void uring_range_unlock(struct uring_io *io)
 {
-	struct uring_dev *d = io_dev(io);
-	struct range_lock *rl = &io->rl, *w, *wake = NULL, **tail = &wake;
-
-	pthread_mutex_lock(&d->lock);
-	if (rl->prev)
-		rl->prev->next = rl->next;
-	else
-		d->head = rl->next;
-	if (rl->next)
-		rl->next->prev = rl->prev;
-	else
-		d->tail = rl->prev;
-	if (rl->rmw)
-		d->nr_rmw--;
-	for (w = d->head; w && d->nr_waiting; w = w->next) {
-		if (w->granted || range_blocked(d, w))
-			continue;
-		w->granted = true;
-		d->nr_waiting--;
-		w->wake = NULL;
-		*tail = w;
-		tail = &w->wake;
-	}
-	pthread_mutex_unlock(&d->lock);
 	io->locked = false;
-
-	/* Each goes on on its own loop; once posted, it is not ours. */
-	while (wake) {
-		struct uring_io *wio = container_of(wake, struct uring_io, rl);
-
-		wake = wake->wake;
-		ioloop_post(wio->ul->loop, &wio->work);
-	}
-}
-
-static bool iov_aligned(const struct request *rq, uint64_t mask)
-{
-	for (unsigned int i = 0; i < rq->nr_segs; i++)
-		if (((uintptr_t)rq->iov[i].iov_base | rq->iov[i].iov_len) & mask)
-			return false;
-	return true;
+	range_unlock(&io_dev(io)->ranges, &io->rl);
 }
 
 /* Bytes of bounce a READ or WRITE needs, setting bstart and bend; 0 for none. */
@@ -126,16 +68,16 @@ static uint64_t bounce_size(struct uring_io *io)
 
 	if (!d->f.direct || !rq->bytes || !op_has_data(req_op(rq)))
 		return 0;
-	if (!((io->off | io->end) & d->mask) && iov_aligned(rq, d->mask))
+	if (bounce_rq_aligned(rq, d->mask + 1))
 		return 0;
-	io->bstart = io->off & ~d->mask;
-	io->bend = (io->end + d->mask) & ~d->mask;
+	io->bstart = align_down(io->off, d->mask + 1);
+	io->bend = align_up(io->end, d->mask + 1);
 	return io->bend - io->bstart;
 }
 
 int uring_bounce_retry(struct uring_io *io)
 {
-	struct pgalloc *pa = pgalloc_default();
+	struct pgalloc *pa = io_dev(io)->pages;
 	void *p;
 
 	if (!pa || page_alloc_contig(pa, io->bounce_pages, BLK_GFP_NOWAIT, &p))
@@ -174,22 +116,6 @@ void uring_bounce_put(struct uring_io *io)
 		return;
 	page_free_contig(io->bounce_pa, io->bounce, io->bounce_pages);
 	io->bounce = NULL;
-}
-
-void uring_copy_from_iov(char *dst, const struct iovec *iov, unsigned int nr)
-{
-	for (unsigned int i = 0; i < nr; i++) {
-		memcpy(dst, iov[i].iov_base, iov[i].iov_len);
-		dst += iov[i].iov_len;
-	}
-}
-
-void uring_copy_to_iov(const struct iovec *iov, unsigned int nr, const char *src)
-{
-	for (unsigned int i = 0; i < nr; i++) {
-		memcpy(iov[i].iov_base, src, iov[i].iov_len);
-		src += iov[i].iov_len;
-	}
 }
 
 int uring_bdev_zeroes(struct uring_io *io)

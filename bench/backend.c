@@ -22,6 +22,7 @@
 #include "core/bio.h"
 #include "core/ioloop.h"
 #include "core/page.h"
+#include "tests/rand.h"
 
 struct io {
 	uint64_t start_ns;
@@ -33,7 +34,8 @@ static struct {
 	struct bio_set bs;
 	bool write, random;
 	unsigned int bs_bytes, depth;
-	uint64_t blocks, next_block, rng;
+	uint64_t blocks, next_block;
+	struct rng rng;
 	uint64_t done, errors, bytes;
 	uint64_t *lat;			/* ns, one per I/O while there is room */
 	size_t nr_lat, max_lat;
@@ -48,14 +50,6 @@ static uint64_t now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t rnd(void)
-{
-	b.rng ^= b.rng << 13;
-	b.rng ^= b.rng >> 7;
-	b.rng ^= b.rng << 17;
-	return b.rng;
 }
 
 static void submit_one(void);
@@ -90,7 +84,7 @@ static void submit_one(void)
 		exit(1);
 	}
 	if (b.random)
-		block = rnd() % b.blocks;
+		block = rng_range(&b.rng, 0, b.blocks - 1);
 	else
 		block = b.next_block++ % b.blocks;
 	bio->bi_opf = b.write ? REQ_OP_WRITE : REQ_OP_READ;
@@ -109,57 +103,37 @@ static int cmp_u64(const void *x, const void *y)
 	return a < c ? -1 : a > c;
 }
 
-int main(int argc, char **argv)
+/* Options into b; the spec's index in @argv, or 0 for a usage error. */
+static int parse_args(int argc, char **argv, double *seconds)
 {
 	const char *mode = "randread";
-	double seconds = 5, elapsed, mean = 0;
-	struct ioloop *loop;
-	struct pgalloc *pa;
-	uint64_t t0;
-	char err[256];
 	int c;
 
 	b.bs_bytes = 4096;
 	b.depth = 32;
-	b.rng = 0x2545f4914f6cdd1dull;
 	while ((c = getopt(argc, argv, "m:b:d:t:")) != -1) {
 		switch (c) {
 		case 'm': mode = optarg; break;
 		case 'b': b.bs_bytes = (unsigned int)strtoul(optarg, NULL, 0); break;
 		case 'd': b.depth = (unsigned int)strtoul(optarg, NULL, 0); break;
-		case 't': seconds = strtod(optarg, NULL); break;
-		default: goto usage;
+		case 't': *seconds = strtod(optarg, NULL); break;
+		default: return 0;
 		}
 	}
 	if (optind != argc - 1 || !b.bs_bytes || b.bs_bytes % 4096 ||
 	    b.bs_bytes > BIO_MAX_VECS * PAGE_SIZE || !b.depth)
-		goto usage;
+		return 0;
 	b.write = strstr(mode, "write") != NULL;
 	b.random = !strncmp(mode, "rand", 4);
+	return optind;
+}
 
-	/* Room for every in-flight buffer twice over. */
-	pa = pgalloc_create((size_t)b.depth * b.bs_bytes * 2 + (8u << 20), 0,
-			    PGALLOC_MLOCK);
-	if (!pa)
-		return 1;
-	pgalloc_set_default(pa);
-	loop = ioloop_create(b.depth * 2 + 16, 0, pa);
-	if (!loop) {
-		perror("bench/backend: ioloop");
-		return 1;
-	}
-	ioloop_set_current(loop);
-	if (backend_open_spec(argv[optind], &b.be, err, sizeof(err))) {
-		fprintf(stderr, "bench/backend: %s\n", err);
-		return 1;
-	}
-	if (bioset_init(&b.bs, b.depth, offsetof(struct io, bio), BIOSET_NEED_BVECS))
-		return 1;
-	b.blocks = b.be->size / b.bs_bytes;
-	b.max_lat = 4u << 20;
-	b.lat = malloc(b.max_lat * sizeof(*b.lat));
+/* Keep b.depth in flight for @seconds; the seconds it took. */
+static double run(struct ioloop *loop, double seconds)
+{
+	uint64_t t0 = now_ns();
+	double elapsed;
 
-	t0 = now_ns();
 	b.t_end = t0 + (uint64_t)(seconds * 1e9);
 	for (unsigned int i = 0; i < b.depth && now_ns() < b.t_end; i++)
 		submit_one();
@@ -169,6 +143,12 @@ int main(int argc, char **argv)
 	elapsed = (double)(now_ns() - t0) / 1e9;
 	while (b.inflight)
 		ioloop_run_once(loop, 100);
+	return elapsed;
+}
+
+static void report(double elapsed)
+{
+	double mean = 0;
 
 	qsort(b.lat, b.nr_lat, sizeof(*b.lat), cmp_u64);
 	for (size_t i = 0; i < b.nr_lat; i++)
@@ -179,6 +159,46 @@ int main(int argc, char **argv)
 	       (double)b.bytes / elapsed / (1 << 20), mean / 1000,
 	       b.nr_lat ? (double)b.lat[b.nr_lat * 99 / 100] / 1000 : 0,
 	       (unsigned long long)b.errors);
+}
+
+int main(int argc, char **argv)
+{
+	double seconds = 5;
+	struct ioloop *loop;
+	struct pgalloc *pa;
+	char err[256];
+	int spec;
+
+	rng_seed(&b.rng, 0x2545f4914f6cdd1dull);
+	spec = parse_args(argc, argv, &seconds);
+	if (!spec) {
+		fprintf(stderr,
+			"usage: bench/backend [-m randread|randwrite|read|write] [-b BYTES] [-d DEPTH] [-t SECONDS] SPEC\n");
+		return 2;
+	}
+	/* Room for every in-flight buffer twice over. */
+	pa = pgalloc_create((size_t)b.depth * b.bs_bytes * 2 + (8u << 20), 0,
+			    PGALLOC_MLOCK);
+	if (!pa)
+		return 1;
+	loop = ioloop_create(b.depth * 2 + 16, 0, pa);
+	if (!loop) {
+		perror("bench/backend: ioloop");
+		return 1;
+	}
+	ioloop_set_current(loop);
+	if (backend_open_spec(argv[spec], pa, &b.be, err, sizeof(err))) {
+		fprintf(stderr, "bench/backend: %s\n", err);
+		return 1;
+	}
+	if (bioset_init(&b.bs, b.depth, offsetof(struct io, bio), BIOSET_NEED_BVECS,
+			pa))
+		return 1;
+	b.blocks = b.be->size / b.bs_bytes;
+	b.max_lat = 4u << 20;
+	b.lat = malloc(b.max_lat * sizeof(*b.lat));
+
+	report(run(loop, seconds));
 
 	bioset_exit(&b.bs);
 	backend_close(b.be);
@@ -186,9 +206,4 @@ int main(int argc, char **argv)
 	pgalloc_destroy(pa);
 	free(b.lat);
 	return b.errors ? 1 : 0;
-
-usage:
-	fprintf(stderr,
-		"usage: bench/backend [-m randread|randwrite|read|write] [-b BYTES] [-d DEPTH] [-t SECONDS] SPEC\n");
-	return 2;
 }

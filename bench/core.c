@@ -146,11 +146,10 @@ int main(int argc, char **argv)
 	}
 
 	pa = pgalloc_create(64u << 20, 0, PGALLOC_MLOCK);
-	if (!pa || bioset_init(&bs, 64, 0, BIOSET_NEED_BVECS)) {
+	if (!pa || bioset_init(&bs, 64, 0, BIOSET_NEED_BVECS, pa)) {
 		fprintf(stderr, "bench/core: setup failed\n");
 		return 1;
 	}
-	pgalloc_set_default(pa);
 
 	c1 = bench_cycles(1);
 	c2 = bench_cycles(2);

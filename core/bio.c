@@ -140,7 +140,8 @@ static bool must_punt_first(struct bio_set *bs, blk_gfp_t gfp)
 }
 
 int bioset_init(struct bio_set *bs, unsigned int pool_size,
-		unsigned int front_pad, unsigned int flags)
+		unsigned int front_pad, unsigned int flags,
+		struct pgalloc *pages)
 {
 	int ret;
 
@@ -149,6 +150,7 @@ int bioset_init(struct bio_set *bs, unsigned int pool_size,
 		return -EINVAL;
 	bs->front_pad = front_pad;
 	bs->flags = flags;
+	bs->pages = pages;
 	bs->bio_size = front_pad + sizeof(struct bio) +
 		       BIO_INLINE_VECS * sizeof(struct bio_vec);
 	bio_list_init(&bs->rescue_list);
@@ -259,11 +261,10 @@ struct bio *bio_alloc_bioset(blk_gfp_t gfp, unsigned int nr_vecs,
 	return bio;
 }
 
+/* The allocator of @bio's bio_set; NULL for none (or a kmalloc'ed bio). */
 static struct pgalloc *bio_page_allocator(const struct bio *bio)
 {
-	if (bio->bi_pool && bio->bi_pool->pages)
-		return bio->bi_pool->pages;
-	return pgalloc_default();
+	return bio->bi_pool ? bio->bi_pool->pages : NULL;
 }
 
 static void bio_free(struct bio *bio)

@@ -100,43 +100,89 @@ struct bio {
 	struct bio_vec bi_inline_vecs[];
 };
 
+/**
+ * bio_op - the operation of @bio
+ * @bio: the bio
+ *
+ * Return: the REQ_OP_* in the low byte of bi_opf.
+ */
 static inline enum req_op bio_op(const struct bio *bio)
 {
 	return (enum req_op)(bio->bi_opf & REQ_OP_MASK);
 }
 
+/**
+ * op_is_write - whether @op changes the device
+ * @op: a REQ_OP_*
+ *
+ * Return: true for WRITE, DISCARD and WRITE_ZEROES.
+ */
 static inline bool op_is_write(enum req_op op)
 {
 	return op == REQ_OP_WRITE || op == REQ_OP_DISCARD ||
 	       op == REQ_OP_WRITE_ZEROES;
 }
 
-/* Whether the op moves data through the bvecs. */
+/**
+ * op_has_data - whether @op moves data through the bvecs
+ * @op: a REQ_OP_*
+ *
+ * Return: true for READ and WRITE.
+ */
 static inline bool op_has_data(enum req_op op)
 {
 	return op == REQ_OP_READ || op == REQ_OP_WRITE;
 }
 
+/**
+ * bio_flagged - whether flag @bit (BIO_*) is set on @bio
+ * @bio: the bio
+ * @bit: the flag's bit number
+ *
+ * Return: true if it is set.
+ */
 static inline bool bio_flagged(const struct bio *bio, unsigned int bit)
 {
 	return bio->bi_flags & (1u << bit);
 }
 
+/**
+ * bio_set_flag - set flag @bit (BIO_*) on @bio
+ * @bio: the bio
+ * @bit: the flag's bit number
+ */
 static inline void bio_set_flag(struct bio *bio, unsigned int bit)
 {
 	bio->bi_flags |= (unsigned short)(1u << bit);
 }
 
+/**
+ * bio_clear_flag - clear flag @bit (BIO_*) on @bio
+ * @bio: the bio
+ * @bit: the flag's bit number
+ */
 static inline void bio_clear_flag(struct bio *bio, unsigned int bit)
 {
 	bio->bi_flags &= (unsigned short)~(1u << bit);
 }
 
+/**
+ * bio_sectors - what is left of @bio, in sectors
+ * @bio: the bio
+ *
+ * Return: bi_iter.bi_size in 512-byte sectors.
+ */
 static inline unsigned int bio_sectors(const struct bio *bio)
 {
 	return bio->bi_iter.bi_size >> SECTOR_SHIFT;
 }
 
+/**
+ * bio_end_sector - the sector after the last one @bio addresses
+ * @bio: the bio
+ *
+ * Return: bi_sector + bio_sectors().
+ */
 static inline sector_t bio_end_sector(const struct bio *bio)
 {
 	return bio->bi_iter.bi_sector + bio_sectors(bio);
@@ -144,7 +190,13 @@ static inline sector_t bio_end_sector(const struct bio *bio)
 
 /* bvec iteration, as in <linux/bvec.h>. */
 
-/* The segment at @iter: the rest of the current bvec, clipped to bi_size. */
+/**
+ * bvec_iter_bvec - the segment at @iter
+ * @bvec: the bvec table
+ * @iter: a place in it
+ *
+ * Return: the rest of the current bvec, clipped to bi_size.
+ */
 static inline struct bio_vec bvec_iter_bvec(const struct bio_vec *bvec,
 					    struct bvec_iter iter)
 {
@@ -158,15 +210,24 @@ static inline struct bio_vec bvec_iter_bvec(const struct bio_vec *bvec,
 	};
 }
 
-/* Address of the segment's first byte. */
+/**
+ * bvec_virt - the address of a segment's first byte
+ * @bv: the segment
+ *
+ * Return: bv_page + bv_offset.
+ */
 static inline void *bvec_virt(const struct bio_vec *bv)
 {
 	return (char *)bv->bv_page + bv->bv_offset;
 }
 
-/*
- * Move @iter forward @bytes.  Returns false (leaving @iter at the end) if
- * @bytes exceeds bi_size.
+/**
+ * bvec_iter_advance - move @iter forward @bytes
+ * @bv: the bvec table
+ * @iter: the place to move
+ * @bytes: how far
+ *
+ * Return: true; false, leaving @iter at the end, if @bytes exceeds bi_size.
  */
 static inline bool bvec_iter_advance(const struct bio_vec *bv,
 				     struct bvec_iter *iter,
@@ -190,7 +251,12 @@ static inline bool bvec_iter_advance(const struct bio_vec *bv,
 	return ok;
 }
 
-/* Advance by @bytes that lie within the current segment (fast path). */
+/**
+ * bvec_iter_advance_single - bvec_iter_advance() within one segment
+ * @bv: the bvec table
+ * @iter: the place to move
+ * @bytes: how far; no further than the current segment ends (fast path)
+ */
 static inline void bvec_iter_advance_single(const struct bio_vec *bv,
 					    struct bvec_iter *iter,
 					    unsigned int bytes)
@@ -225,16 +291,31 @@ struct bio_list {
 	struct bio *tail;
 };
 
+/**
+ * bio_list_init - make @bl empty
+ * @bl: the list
+ */
 static inline void bio_list_init(struct bio_list *bl)
 {
 	bl->head = bl->tail = NULL;
 }
 
+/**
+ * bio_list_empty - whether @bl holds no bio
+ * @bl: the list
+ *
+ * Return: true if it is empty.
+ */
 static inline bool bio_list_empty(const struct bio_list *bl)
 {
 	return bl->head == NULL;
 }
 
+/**
+ * bio_list_add - append @bio to @bl
+ * @bl: the list
+ * @bio: a bio on no list (its bi_next is overwritten)
+ */
 static inline void bio_list_add(struct bio_list *bl, struct bio *bio)
 {
 	bio->bi_next = NULL;
@@ -245,6 +326,11 @@ static inline void bio_list_add(struct bio_list *bl, struct bio *bio)
 	bl->tail = bio;
 }
 
+/**
+ * bio_list_merge - append the bios of @bl2 to @bl
+ * @bl: the list that grows
+ * @bl2: the list appended; left as it was, so the caller reinitialises it
+ */
 static inline void bio_list_merge(struct bio_list *bl, struct bio_list *bl2)
 {
 	if (!bl2->head)
@@ -256,6 +342,12 @@ static inline void bio_list_merge(struct bio_list *bl, struct bio_list *bl2)
 	bl->tail = bl2->tail;
 }
 
+/**
+ * bio_list_pop - take the first bio off @bl
+ * @bl: the list
+ *
+ * Return: the bio, its bi_next cleared, or NULL if @bl is empty.
+ */
 static inline struct bio *bio_list_pop(struct bio_list *bl)
 {
 	struct bio *bio = bl->head;
@@ -269,6 +361,12 @@ static inline struct bio *bio_list_pop(struct bio_list *bl)
 	return bio;
 }
 
+/**
+ * bio_list_size - count the bios on @bl
+ * @bl: the list
+ *
+ * Return: how many there are.
+ */
 static inline unsigned int bio_list_size(const struct bio_list *bl)
 {
 	unsigned int n = 0;
@@ -294,7 +392,7 @@ struct bio_set {
 	unsigned int front_pad;
 	unsigned int flags;
 	size_t bio_size;		/* front_pad + bio + inline vecs */
-	struct pgalloc *pages;		/* for bio_alloc_pages(); default allocator if NULL */
+	struct pgalloc *pages;		/* for bio_alloc_pages(); NULL: none */
 
 	/* The rescuer: bios punted from a plug that would otherwise deadlock. */
 	pthread_mutex_t rescue_lock;
@@ -306,22 +404,35 @@ struct bio_set {
 	atomic_ulong rescued;		/* bios the rescuer submitted */
 };
 
-/*
- * Set up @bs with a reserve of @pool_size bios (and bvec tables with
- * BIOSET_NEED_BVECS), each preceded by @front_pad bytes.  @front_pad must
- * keep the bio aligned (a multiple of 8, as offsetof(struct x, bio) is).
- * Returns 0, -EINVAL for a misaligned @front_pad, or -ENOMEM; on failure
+/**
+ * bioset_init - set up a bio_set
+ * @bs: the bio_set
+ * @pool_size: bios kept in reserve (and bvec tables, with BIOSET_NEED_BVECS)
+ * @front_pad: bytes before each bio; must keep the bio aligned (a multiple
+ *	of 8, as offsetof(struct x, bio) is)
+ * @flags: BIOSET_NEED_BVECS, BIOSET_NEED_RESCUER
+ * @pages: the page allocator bio_alloc_pages() and bio_free_pages() use for
+ *	this set's bios; NULL for a set whose bios never own pages
+ *
+ * Return: 0, -EINVAL for a misaligned @front_pad, or -ENOMEM; on failure
  * nothing is left allocated.
  */
 int bioset_init(struct bio_set *bs, unsigned int pool_size,
-		unsigned int front_pad, unsigned int flags);
+		unsigned int front_pad, unsigned int flags,
+		struct pgalloc *pages);
 
-/* Stop the rescuer and free the reserves. Every bio must have been put. */
+/**
+ * bioset_exit - stop the rescuer and free the reserves
+ * @bs: a set from bioset_init(); every bio of it must have been put
+ */
 void bioset_exit(struct bio_set *bs);
 
-/*
- * Allocate a bio with room for @nr_vecs bvecs (bi_max_vecs >= @nr_vecs,
- * at most BIO_MAX_VECS) from @bs, or from kmalloc when @bs is NULL.
+/**
+ * bio_alloc_bioset - allocate a bio
+ * @gfp: BLK_GFP_WAIT to sleep until one is free
+ * @nr_vecs: bvecs it needs room for (bi_max_vecs >= @nr_vecs), at most
+ *	BIO_MAX_VECS
+ * @bs: the set to take it from, or NULL for kmalloc
  *
  * From a bio_set with BLK_GFP_WAIT it never fails (for @nr_vecs above
  * BIO_INLINE_VECS the bio_set needs BIOSET_NEED_BVECS).  That guarantee has the
@@ -333,13 +444,19 @@ void bioset_exit(struct bio_set *bs);
  * bio_set on the caller's plug are handed to @bs's rescuer thread, which
  * submits them, and then the allocation sleeps.
  *
- * Returns NULL without WAIT, with @nr_vecs > BIO_MAX_VECS, or (NULL @bs)
- * when kmalloc fails.
+ * Return: the bio, or NULL without WAIT, with @nr_vecs > BIO_MAX_VECS, or
+ * (NULL @bs) when kmalloc fails.
  */
 struct bio *bio_alloc_bioset(blk_gfp_t gfp, unsigned int nr_vecs,
 			     struct bio_set *bs);
 
-/* bio_alloc_bioset(gfp, nr_vecs, NULL). */
+/**
+ * bio_kmalloc - bio_alloc_bioset(@gfp, @nr_vecs, NULL)
+ * @gfp: as for bio_alloc_bioset()
+ * @nr_vecs: bvecs it needs room for
+ *
+ * Return: the bio, or NULL.  It has no page allocator: it cannot own pages.
+ */
 static inline struct bio *bio_kmalloc(blk_gfp_t gfp, unsigned int nr_vecs)
 {
 	return bio_alloc_bioset(gfp, nr_vecs, NULL);
@@ -378,107 +495,181 @@ static inline struct bio *bio_kmalloc(blk_gfp_t gfp, unsigned int nr_vecs)
  */
 #define bio_pad_obj(bio, type, member) container_of(bio, type, member)
 
-/*
- * Reset a bio to empty with op and flags @opf, keeping its bvec table,
- * pool and reference count.  Pages from bio_alloc_pages() are freed first;
- * bi_end_io, bi_private, bi_queue, the flags and the status are cleared
- * and the remaining-completions count is 1 again.
+/**
+ * bio_reset - make @bio empty again, for op and flags @opf
+ * @bio: the bio
+ * @opf: its new bi_opf
+ *
+ * It keeps its bvec table, pool and reference count.  Pages from
+ * bio_alloc_pages() are freed first; bi_end_io, bi_private, bi_queue, the
+ * flags and the status are cleared and the remaining-completions count is
+ * 1 again.
  */
 void bio_reset(struct bio *bio, blk_opf_t opf);
 
-/*
- * Append a segment.  Returns @len, or 0 when the table is full, @len is 0,
- * the bio is a clone, or bi_size would overflow (no partial add).
- * Segments need not be page-sized: any address and length work.
+/**
+ * bio_add_page - append a segment to @bio
+ * @bio: the bio
+ * @page: the memory (segments need not be page-sized: any address works)
+ * @len: its length
+ * @offset: where the segment starts in @page
+ *
+ * Return: @len, or 0 when the table is full, @len is 0, the bio is a
+ * clone, or bi_size would overflow (no partial add).
  */
 unsigned int bio_add_page(struct bio *bio, void *page, unsigned int len,
 			  unsigned int offset);
 
-/*
- * Lay out @size bytes as page-sized bvecs with no memory yet (bv_page =
- * NULL), ready for bio_alloc_pages().  Sets bi_vcnt and bi_iter.bi_size.
- * Returns 0, or -EINVAL if the table is too small or the bio not empty.
+/**
+ * bio_prep_pages - lay out @size bytes as page-sized bvecs, no memory yet
+ * @bio: an empty bio
+ * @size: bytes
+ *
+ * The bvecs have bv_page NULL, ready for bio_alloc_pages(); bi_vcnt and
+ * bi_iter.bi_size are set.
+ *
+ * Return: 0, or -EINVAL if the table is too small or the bio not empty.
  */
 int bio_prep_pages(struct bio *bio, unsigned int size);
 
-/*
- * Give every bvec up to bi_vcnt a page of its own, from the bio_set's page
- * allocator.  Returns 0, -EINVAL if the bio already owns pages or is a
- * clone, or -ENOMEM having freed exactly the pages it allocated (the
- * bvecs are back to NULL).
+/**
+ * bio_alloc_pages - give every bvec up to bi_vcnt a page of its own
+ * @bio: a bio from bio_prep_pages()
+ * @gfp: BLK_GFP_WAIT to sleep for pages
+ *
+ * The pages come from the page allocator of the bio's set (bioset_init()).
+ *
+ * Return: 0, -EINVAL if the bio already owns pages or is a clone, or
+ * -ENOMEM having freed exactly the pages it allocated (the bvecs are back
+ * to NULL), and also when the bio's set has no allocator (or the bio is
+ * not from a set).
  */
 int bio_alloc_pages(struct bio *bio, blk_gfp_t gfp);
 
-/*
- * Hand @nr pages the caller allocated from the bio_set's page allocator
- * (@pages[0..@nr), @size bytes in page-sized bvecs, the last one partial)
- * to an empty @bio, which then owns them as if bio_alloc_pages() had
- * given them: they are freed with the bio.  For a front end that lands a
- * payload in pages before it knows which request it belongs to.  Returns
- * 0, or -EINVAL (bio not empty, a clone, table too small, or @nr not
- * DIV_ROUND_UP(@size, PAGE_SIZE)), having taken nothing.
+/**
+ * bio_adopt_pages - give @bio pages the caller allocated
+ * @bio: an empty bio
+ * @pages: @nr pages from its bio_set's page allocator
+ * @nr: how many
+ * @size: bytes in them, in page-sized bvecs, the last one partial
+ *
+ * The bio then owns them as if bio_alloc_pages() had given them: they are
+ * freed with the bio.  For a front end that lands a payload in pages
+ * before it knows which request it belongs to.
+ *
+ * Return: 0, or -EINVAL (bio not empty, a clone, table too small, or @nr
+ * not DIV_ROUND_UP(@size, PAGE_SIZE)), having taken nothing.
  */
 int bio_adopt_pages(struct bio *bio, void *const *pages, unsigned int nr,
 		    unsigned int size);
 
-/* Free the pages bio_alloc_pages() or bio_adopt_pages() gave the bio. */
+/**
+ * bio_free_pages - free the pages bio_alloc_pages() or bio_adopt_pages() gave
+ * @bio: the bio; nothing happens if it owns none
+ */
 void bio_free_pages(struct bio *bio);
 
-/*
- * Copy min(dst size, src size) bytes from @src to @dst, whatever their
- * bvec layouts.  Neither bio's iterator changes.
+/**
+ * bio_copy_data - copy data between two bios of any bvec layout
+ * @dst: the bio copied to
+ * @src: the bio copied from
+ *
+ * Copies min(dst size, src size) bytes from their iterators; neither
+ * bio's iterator changes.
  */
 void bio_copy_data(struct bio *dst, struct bio *src);
 
-/*
- * The same, from and to explicit iterators, which are advanced past the
- * copied bytes.
+/**
+ * bio_copy_data_iter - bio_copy_data() from and to explicit iterators
+ * @dst: the bio copied to
+ * @dst_iter: where in @dst; advanced past the copied bytes
+ * @src: the bio copied from
+ * @src_iter: where in @src; advanced past the copied bytes
  */
 void bio_copy_data_iter(struct bio *dst, struct bvec_iter *dst_iter,
 			struct bio *src, struct bvec_iter *src_iter);
 
-/*
- * Copy up to @len bytes of the bio's data, from its iterator, to or from a
- * flat buffer; returns the bytes copied.  The iterator does not move.
+/**
+ * bio_copy_to_buf - copy the bio's data, from its iterator, to @buf
+ * @bio: the bio; its iterator does not move
+ * @buf: a flat buffer
+ * @len: at most this many bytes
+ *
+ * Return: the bytes copied.
  */
 size_t bio_copy_to_buf(struct bio *bio, void *buf, size_t len);
+
+/**
+ * bio_copy_from_buf - copy @buf into the bio's data, from its iterator
+ * @bio: the bio; its iterator does not move
+ * @buf: a flat buffer
+ * @len: at most this many bytes
+ *
+ * Return: the bytes copied.
+ */
 size_t bio_copy_from_buf(struct bio *bio, const void *buf, size_t len);
 
-/* Zero the bio's data from its iterator. */
+/**
+ * zero_fill_bio - zero the bio's data from its iterator
+ * @bio: the bio
+ */
 void zero_fill_bio(struct bio *bio);
 
-/* Move the bio's iterator @bytes forward (and its sector). */
+/**
+ * bio_advance - move the bio's iterator, and its sector, @bytes forward
+ * @bio: the bio
+ * @bytes: how far
+ */
 void bio_advance(struct bio *bio, unsigned int bytes);
 
-/*
- * Split off the first @sectors of @bio into a new bio from @bs (NULL:
- * kmalloc) that shares @bio's bvec table, and advance @bio past them.
- * Returns the front part, ERR_PTR(-EINVAL) if @sectors is 0 or not less
- * than bio_sectors(@bio), ERR_PTR(-ENOMEM) if the allocation fails.  The split must complete before the table's owner
- * frees it: chain it to @bio with bio_chain().
+/**
+ * bio_split - split off the first @sectors of @bio
+ * @bio: the bio; advanced past them
+ * @sectors: how many; more than 0 and fewer than bio_sectors(@bio)
+ * @gfp: as for bio_alloc_bioset()
+ * @bs: the set the new bio comes from (NULL: kmalloc)
+ *
+ * The front part shares @bio's bvec table, so it must complete before the
+ * table's owner frees it: chain it to @bio with bio_chain().
+ *
+ * Return: the front part, ERR_PTR(-EINVAL) for a bad @sectors, or
+ * ERR_PTR(-ENOMEM) if the allocation fails.
  */
 struct bio *bio_split(struct bio *bio, unsigned int sectors, blk_gfp_t gfp,
 		      struct bio_set *bs);
 
-/*
- * A new bio sharing @src's bvec table and iterator, op and queue.  NULL on
- * failure.
+/**
+ * bio_alloc_clone - a new bio sharing @src's bvec table
+ * @src: the bio cloned; it must outlive the clone
+ * @gfp: as for bio_alloc_bioset()
+ * @bs: the set the clone comes from (NULL: kmalloc)
+ *
+ * The clone has @src's iterator, op and queue.
+ *
+ * Return: the clone, or NULL on failure.
  */
 struct bio *bio_alloc_clone(struct bio *src, blk_gfp_t gfp, struct bio_set *bs);
 
-/*
- * Make @parent complete only after @bio: @bio's completion puts @bio and
- * ends @parent, passing on the first error.  Overwrites @bio's bi_end_io
- * and bi_private.
+/**
+ * bio_chain - make @parent complete only after @bio
+ * @bio: the child; its completion puts it and ends @parent, passing on
+ *	the first error.  Its bi_end_io and bi_private are overwritten.
+ * @parent: the bio that waits
  */
 void bio_chain(struct bio *bio, struct bio *parent);
 
-/* One more completion @bio waits for before its bi_end_io runs. */
+/**
+ * bio_inc_remaining - one more completion @bio waits for
+ * @bio: the bio; its bi_end_io runs only after one more bio_endio()
+ */
 void bio_inc_remaining(struct bio *bio);
 
-/*
- * Complete @bio: once every chained child and the bio itself have ended,
- * call bi_end_io.  Safe from any thread.
+/**
+ * bio_endio - complete @bio
+ * @bio: the bio
+ *
+ * Once every chained child and the bio itself have ended, its bi_end_io
+ * runs.  Safe from any thread.
  */
 void bio_endio(struct bio *bio);
 
@@ -496,7 +687,11 @@ static inline int blk_status_to_errno(blk_status_t status)
 	return err > 0 && err < 4096 ? err : err ? EIO : 0;
 }
 
-/* End @bio with @status (0 or -errno). */
+/**
+ * bio_endio_status - end @bio with @status
+ * @bio: the bio
+ * @status: 0, or a -errno that becomes its bi_status
+ */
 static inline void bio_endio_status(struct bio *bio, blk_status_t status)
 {
 	if (status)
@@ -504,11 +699,19 @@ static inline void bio_endio_status(struct bio *bio, blk_status_t status)
 	bio_endio(bio);
 }
 
-/*
- * References: a new bio holds one; the last bio_put() frees it, along with
- * any pages bio_alloc_pages() gave it that bio_free_pages() did not free.
+/**
+ * bio_get - take a reference to @bio
+ * @bio: the bio; a new bio holds one reference
  */
 void bio_get(struct bio *bio);
+
+/**
+ * bio_put - drop a reference to @bio
+ * @bio: the bio
+ *
+ * The last one frees it, along with any pages bio_alloc_pages() gave it
+ * that bio_free_pages() did not free.
+ */
 void bio_put(struct bio *bio);
 
 #endif

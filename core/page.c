@@ -79,18 +79,6 @@ struct pgalloc {
 	struct arena arenas[];
 };
 
-static _Atomic(struct pgalloc *) default_pgalloc;
-
-void pgalloc_set_default(struct pgalloc *pa)
-{
-	atomic_store(&default_pgalloc, pa);
-}
-
-struct pgalloc *pgalloc_default(void)
-{
-	return atomic_load(&default_pgalloc);
-}
-
 static size_t bitmap_words(size_t bits)
 {
 	return DIV_ROUND_UP(bits, BITS_PER_WORD);
@@ -430,8 +418,6 @@ void pgalloc_destroy(struct pgalloc *pa)
 			munmap(a->base, a->nr_pages * PAGE_SIZE);
 		kfree(a->bitmap);
 	}
-	if (pgalloc_default() == pa)
-		pgalloc_set_default(NULL);
 	pthread_mutex_destroy(&pa->pcp_list_lock);
 	pthread_cond_destroy(&pa->wait);
 	pthread_mutex_destroy(&pa->lock);

@@ -39,73 +39,126 @@ struct pgalloc_stats {
 	uint64_t waits;		/* allocation calls that slept */
 };
 
-/*
- * Create an allocator owning @budget_bytes (rounded up to whole pages) in
- * arenas of at most @arena_bytes each (0: PGALLOC_MAX_ARENA_BYTES).  The
- * arenas are reserved at once but only touched on use, unless mlocked.
- * Returns NULL with errno set on failure.
+/**
+ * pgalloc_create - create a page allocator
+ * @budget_bytes: the memory it owns, rounded up to whole pages
+ * @arena_bytes: the largest arena (0: PGALLOC_MAX_ARENA_BYTES)
+ * @flags: PGALLOC_MLOCK
+ *
+ * The arenas are reserved at once but only touched on use, unless mlocked.
+ *
+ * Return: the allocator, or NULL with errno set on failure.
  */
 struct pgalloc *pgalloc_create(size_t budget_bytes, size_t arena_bytes,
 			       unsigned int flags);
 
-/*
- * Unmap the arenas.  Every page must have been freed, and no other thread
- * may use @pa any more.  Clears the default allocator if it was @pa.
+/**
+ * pgalloc_destroy - unmap the arenas
+ * @pa: the allocator; every page must have been freed, and no other
+ *	thread may use it any more
  */
 void pgalloc_destroy(struct pgalloc *pa);
 
-/*
- * alloc_contig_range-style: allocate @nr_pages physically contiguous pages
- * from one arena, all or nothing, and store the first one's address in
- * *@addr.  Returns 0, -ENOMEM (NOWAIT and no run free, or injected
- * failure), or -EINVAL (@nr_pages is 0 or larger than any arena, so it
- * could never succeed).  With BLK_GFP_WAIT it sleeps until a run is free.
- * BLK_GFP_ZERO zeroes the pages.
+/**
+ * page_alloc_contig - allocate a run of physically contiguous pages
+ * @pa: the allocator
+ * @nr_pages: how many, all from one arena (alloc_contig_range-style)
+ * @gfp: BLK_GFP_WAIT sleeps until a run is free; BLK_GFP_ZERO zeroes them
+ * @addr: set to the first page's address
+ *
+ * All or nothing.
+ *
+ * Return: 0, -ENOMEM (NOWAIT and no run free, or an injected failure), or
+ * -EINVAL (@nr_pages is 0 or larger than any arena, so it could never
+ * succeed).
  */
 int page_alloc_contig(struct pgalloc *pa, unsigned int nr_pages,
 		      blk_gfp_t gfp, void **addr);
 
-/* Free a run from page_alloc_contig(); @nr_pages must match. */
+/**
+ * page_free_contig - free a run from page_alloc_contig()
+ * @pa: the allocator it came from
+ * @addr: its first page
+ * @nr_pages: its length, as allocated
+ */
 void page_free_contig(struct pgalloc *pa, void *addr, unsigned int nr_pages);
 
-/* One page, or NULL. */
+/**
+ * page_alloc - allocate one page
+ * @pa: the allocator
+ * @gfp: BLK_GFP_WAIT sleeps until one is free; BLK_GFP_ZERO zeroes it
+ *
+ * Return: the page, or NULL.
+ */
 void *page_alloc(struct pgalloc *pa, blk_gfp_t gfp);
 
-/* Free one page. */
+/**
+ * page_free - free one page
+ * @pa: the allocator it came from
+ * @page: the page, or NULL for nothing
+ */
 void page_free(struct pgalloc *pa, void *page);
 
-/*
- * alloc_pages_bulk-style: fill @pages[0..@nr) with single pages, from the
- * calling thread's page cache or under one lock.  NOWAIT stores as many as
- * are free and returns how many (fault injection counts each page and
- * stops at the first injected failure).  WAIT sleeps until all @nr are free and
- * returns @nr, unless @nr exceeds the budget or a fault is injected, where
- * it returns what it got.  The caller frees a short result itself.
+/**
+ * page_alloc_bulk - fill @pages[0..@nr) with single pages
+ * @pa: the allocator
+ * @gfp: BLK_GFP_WAIT to sleep until all @nr are free
+ * @nr: how many
+ * @pages: the array to fill
+ *
+ * alloc_pages_bulk-style: from the calling thread's page cache or under
+ * one lock.  NOWAIT stores as many as are free (fault injection counts
+ * each page and stops at the first injected failure).  WAIT sleeps until
+ * all @nr are free, unless @nr exceeds the budget or a fault is injected.
+ * The caller frees a short result itself.
+ *
+ * Return: how many pages were stored.
  */
 unsigned int page_alloc_bulk(struct pgalloc *pa, blk_gfp_t gfp,
 			     unsigned int nr, void **pages);
 
-/* Free @nr single pages under one lock. */
+/**
+ * page_free_bulk - free @nr single pages under one lock
+ * @pa: the allocator they came from
+ * @nr: how many
+ * @pages: the pages
+ */
 void page_free_bulk(struct pgalloc *pa, unsigned int nr, void *const *pages);
 
-/* Number of arenas, fixed at creation. */
+/**
+ * pgalloc_nr_arenas - how many arenas @pa has, fixed at creation
+ * @pa: the allocator
+ *
+ * Return: the number of arenas.
+ */
 unsigned int pgalloc_nr_arenas(const struct pgalloc *pa);
 
-/* Address range of arena @idx, for io_uring_register_buffers(). */
+/**
+ * pgalloc_arena - the address range of one arena
+ * @pa: the allocator
+ * @idx: the arena, below pgalloc_nr_arenas()
+ * @base: set to its first byte
+ * @len: set to its length
+ *
+ * For io_uring_register_buffers().
+ */
 void pgalloc_arena(const struct pgalloc *pa, unsigned int idx, void **base,
 		   size_t *len);
 
-/* Index of the arena holding @addr, or -1 if it is not the allocator's. */
+/**
+ * pgalloc_arena_of - the arena that holds @addr
+ * @pa: the allocator
+ * @addr: any address
+ *
+ * Return: the arena's index, or -1 if @addr is not the allocator's.
+ */
 int pgalloc_arena_of(const struct pgalloc *pa, const void *addr);
 
-/* A consistent snapshot of the counters. */
-void pgalloc_get_stats(struct pgalloc *pa, struct pgalloc_stats *st);
-
-/*
- * The process-wide allocator used where no other is named (bio_sets
- * default to it).  Set once by the daemon or a test; NULL until then.
+/**
+ * pgalloc_get_stats - a consistent snapshot of the counters
+ * @pa: the allocator
+ * @st: filled
  */
-void pgalloc_set_default(struct pgalloc *pa);
-struct pgalloc *pgalloc_default(void);
+void pgalloc_get_stats(struct pgalloc *pa, struct pgalloc_stats *st);
 
 #endif

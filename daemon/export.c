@@ -16,8 +16,7 @@
 #define EXPORT_BIO_RESERVE	64
 
 int export_open(struct export *ex, const struct export_spec *spec,
-		unsigned int front_pad, uint32_t max_payload, char *err,
-		size_t errlen)
+		const struct export_limits *lim, char *err, size_t errlen)
 {
 	int ret;
 
@@ -33,12 +32,12 @@ int export_open(struct export *ex, const struct export_spec *spec,
 		ret = -ENOMEM;
 		goto fail;
 	}
-	ret = backend_open(&spec->params, &ex->be, err, errlen);
+	ret = backend_open(&spec->params, lim->pages, &ex->be, err, errlen);
 	if (ret)
 		goto fail;
 	ret = bioset_init(&ex->bs, spec->pool_size ? spec->pool_size : EXPORT_BIO_RESERVE,
-			  front_pad,
-			  BIOSET_NEED_BVECS | BIOSET_NEED_RESCUER);
+			  lim->front_pad, BIOSET_NEED_BVECS | BIOSET_NEED_RESCUER,
+			  lim->pages);
 	if (ret) {
 		snprintf(err, errlen, "cannot set up its bio_set: %s", strerror(-ret));
 		goto fail;
@@ -55,7 +54,7 @@ int export_open(struct export *ex, const struct export_spec *spec,
 	ex->pref_block = ex->be->physical_block_size;
 	if (ex->pref_block < ex->min_block)
 		ex->pref_block = ex->min_block;
-	ex->max_block = max_payload;
+	ex->max_block = lim->max_payload;
 	return 0;
 fail:
 	export_close(ex);
@@ -73,8 +72,9 @@ void export_close(struct export *ex)
 	memset(ex, 0, sizeof(*ex));
 }
 
-struct export *export_new(const struct export_spec *spec, unsigned int front_pad,
-			  uint32_t max_payload, char *err, size_t errlen)
+struct export *export_new(const struct export_spec *spec,
+			  const struct export_limits *lim, char *err,
+			  size_t errlen)
 {
 	struct export *ex = malloc(sizeof(*ex));
 
@@ -82,7 +82,7 @@ struct export *export_new(const struct export_spec *spec, unsigned int front_pad
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	if (export_open(ex, spec, front_pad, max_payload, err, errlen)) {
+	if (export_open(ex, spec, lim, err, errlen)) {
 		free(ex);
 		return NULL;
 	}

@@ -34,40 +34,83 @@ struct export {
 	struct export_stats stats;
 };
 
-/*
- * Open @spec's backend and set up its bio_set with @front_pad bytes per
- * bio.  @max_payload caps the advertised maximum block size.  0, or -errno
- * with a message in @err.
+/* What opening an export needs besides its spec; the same for every export. */
+struct export_limits {
+	unsigned int front_pad;		/* bytes before each bio: the front ends' state */
+	uint32_t max_payload;		/* caps the advertised maximum block size */
+	struct pgalloc *pages;		/* the daemon's I/O pages: bios' and backends' */
+};
+
+/**
+ * export_open - open an export's backend and bio_set
+ * @ex: the export to fill
+ * @spec: what to open
+ * @lim: the front pad, payload cap and page allocator
+ * @err: a message on failure
+ * @errlen: its size
+ *
+ * The backend and the bio_set both take their pages from @lim->pages.
+ *
+ * Return: 0, or -errno with a message in @err.
  */
 int export_open(struct export *ex, const struct export_spec *spec,
-		unsigned int front_pad, uint32_t max_payload, char *err,
-		size_t errlen);
+		const struct export_limits *lim, char *err, size_t errlen);
 
-/* Release an opened export. No bio of it may be in flight. */
+/**
+ * export_close - release an opened export
+ * @ex: the export; no bio of it may be in flight
+ */
 void export_close(struct export *ex);
 
-/* export_open() into a new export holding one reference; NULL on failure. */
-struct export *export_new(const struct export_spec *spec, unsigned int front_pad,
-			  uint32_t max_payload, char *err, size_t errlen);
+/**
+ * export_new - export_open() into a new export holding one reference
+ * @spec: what to open
+ * @lim: as for export_open()
+ * @err: a message on failure
+ * @errlen: its size
+ *
+ * Return: the export, or NULL with a message in @err.
+ */
+struct export *export_new(const struct export_spec *spec,
+			  const struct export_limits *lim, char *err,
+			  size_t errlen);
 
-/* Take a reference. */
+/**
+ * export_get - take a reference
+ * @ex: the export
+ */
 void export_get(struct export *ex);
 
-/*
- * Drop a reference; the last closes and frees the export (any thread: no
- * bio of it is in flight once nobody holds it).
+/**
+ * export_put - drop a reference
+ * @ex: the export
+ *
+ * The last one closes and frees the export, on any thread: no bio of it
+ * is in flight once nobody holds it.
  */
 void export_put(struct export *ex);
 
-/*
- * A bio of @ex's bio_set for @size bytes at device offset @off, with a page
- * per bvec, never waiting: NULL when memory is short, so the front end
- * stops reading requests instead (the caller frees what it built so far).
+/**
+ * export_alloc_data_bio - a bio of @ex's bio_set with a page per bvec
+ * @ex: the export
+ * @opf: the bio's op and flags
+ * @off: its device offset, in bytes
+ * @size: its length
+ *
+ * It never waits: when memory is short the front end stops reading
+ * requests instead (the caller frees what it built so far).
+ *
+ * Return: the bio, or NULL.
  */
 struct bio *export_alloc_data_bio(struct export *ex, blk_opf_t opf,
 				  uint64_t off, uint32_t size);
 
-/* Ask the backend to make every acknowledged write durable; 0 or -errno. */
+/**
+ * export_flush - make every acknowledged write to @ex durable
+ * @ex: the export
+ *
+ * Return: 0 or -errno.
+ */
 int export_flush(struct export *ex);
 
 /**

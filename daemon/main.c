@@ -218,7 +218,7 @@ static void flush_exports(struct daemon *d)
 	exports_put_all(ex, nr);
 }
 
-static int start(struct daemon *d, const struct export_limits *lim)
+static int start(struct daemon *d, struct export_limits *lim)
 {
 	int ret;
 
@@ -228,7 +228,7 @@ static int start(struct daemon *d, const struct export_limits *lim)
 			(unsigned long long)d->o.memory, strerror(errno));
 		return 1;
 	}
-	pgalloc_set_default(d->pages);
+	lim->pages = d->pages;
 	if (reload_open_exports(&d->reg, &d->o, lim))
 		return 1;
 	d->srv.reg = &d->reg;

@@ -23,7 +23,7 @@ static int open_one(struct registry *reg, const struct export_spec *spec,
 	char err[256];
 	struct export *ex;
 
-	ex = export_new(spec, lim->front_pad, lim->max_payload, err, sizeof(err));
+	ex = export_new(spec, lim, err, sizeof(err));
 	if (!ex) {
 		log_err("export '%s': %s", spec->name, err);
 		return 1;

@@ -7,25 +7,29 @@
 #include "daemon/options.h"
 #include "daemon/registry.h"
 
-/* What opening an export needs besides its spec. */
-struct export_limits {
-	unsigned int front_pad;
-	uint32_t max_payload;
-};
-
-/*
- * Open every export of @o into @reg, in order.  0, or 1 after logging
- * the export that failed (those opened so far stay in @reg).
+/**
+ * reload_open_exports - open every export of @o into @reg, in order
+ * @reg: the registry
+ * @o: the options
+ * @lim: what opening an export needs besides its spec
+ *
+ * Return: 0, or 1 after logging the export that failed (those opened so
+ * far stay in @reg).
  */
 int reload_open_exports(struct registry *reg, const struct options *o,
 			const struct export_limits *lim);
 
-/*
- * SIGHUP: read the command line and config file (@config, absolute; may
- * be NULL) again and make @reg
- * match it: new exports are opened and added, exports no longer named are
- * removed (their clients keep them until they disconnect).  Exports whose
- * name stays keep their settings.  The log level is applied; other global
+/**
+ * reload_apply - SIGHUP: read the configuration again and make @reg match it
+ * @argc: the command line's
+ * @argv: the command line's
+ * @config: the config file, absolute; may be NULL
+ * @reg: the registry
+ * @lim: as for reload_open_exports()
+ *
+ * New exports are opened and added, exports no longer named are removed
+ * (their clients keep them until they disconnect).  Exports whose name
+ * stays keep their settings.  The log level is applied; other global
  * settings need a restart and are left as they are.  A configuration
  * with errors changes nothing.
  */

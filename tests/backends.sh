@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The backend conformance suite (tests/backend-conformance) on every
 # backend and engine: memory; files through io_uring with and without the
-# page cache, on a tmpfs and on the build directory's disk; the sync
-# engine; the fallback to it when io_uring is disabled (BLOCKD_NO_IO_URING)
-# or forbidden (seccomp, tests/no-uring); and nbd against nbdkit's memory
-# plugin on a unix socket.  One ok/FAIL line per backend; a failure is
-# followed by the suite's own report.
+# page cache, on a tmpfs and on the build directory's disk, and a block
+# device of 4 KiB logical blocks; the sync engine; the fallback to it when
+# io_uring is disabled (BLOCKD_NO_IO_URING) or forbidden (seccomp,
+# tests/no-uring); and nbd against nbdkit's memory plugin on a unix
+# socket.  One ok/FAIL line per backend; a failure is followed by the
+# suite's own report.
 set -uo pipefail
 : "${top_srcdir:=.}"
 # shellcheck source=tests/lib.sh
@@ -111,6 +112,21 @@ conformance "file, engine=sync, O_DIRECT, disk" sync '' \
 	"file:$disk/sync-direct.img,size=64M,engine=sync,cache=none"
 conformance "file, engine=sync, page cache, tmpfs" sync '' \
 	"file:$tmpfs/sync-writeback.img,size=64M,engine=sync"
+
+# A block device of 4 KiB logical blocks: under O_DIRECT a request of
+# 512-byte sectors is a read-modify-write, so each engine's block range
+# lock and bounce buffers carry it (a loop device; root only).
+img4k=$disk/lbs4k.img
+if truncate -s 64M "$img4k" &&
+	loop4k=$(losetup -f --show --sector-size 4096 "$img4k" 2>/dev/null); then
+	track_loop "$loop4k"
+	conformance "block device, 4 KiB blocks, O_DIRECT" "$auto" '' \
+		"file:$loop4k,cache=none"
+	conformance "block device, 4 KiB blocks, engine=sync, O_DIRECT" sync '' \
+		"file:$loop4k,cache=none,engine=sync"
+else
+	echo "SKIP: block device with 4 KiB blocks (no loop device here)"
+fi
 
 # io_uring off by the environment: the sync engine takes over and says so.
 conformance "file, BLOCKD_NO_IO_URING=1" sync 'io_uring is unavailable' \

@@ -36,6 +36,7 @@
 #include "core/ioloop.h"
 #include "core/page.h"
 #include "core/request.h"
+#include "tests/rand.h"
 
 #define MiB		(1024u * 1024u)
 #define REGION		(16 * MiB)	/* where roundtrip does random I/O */
@@ -43,6 +44,8 @@
 
 static struct backend *be;
 static struct ioloop *loop;		/* the main thread's */
+static struct pgalloc *pages;		/* the bios' and the backend's */
+static struct bio_set bs;		/* page-backed bios */
 static int failures;
 
 #define CHECK(cond, ...)						\
@@ -63,15 +66,7 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-
-static uint64_t rnd(void)
-{
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return rng_state;
-}
+static struct rng rng = { 0x9e3779b97f4a7c15ull };	/* roundtrip's */
 
 /* One bio in flight, and what became of it. */
 struct io {
@@ -125,7 +120,7 @@ static struct io *io_new(blk_opf_t opf, uint64_t off, uint32_t len,
 				abort();
 		}
 	} else {
-		bio = bio_kmalloc(BLK_GFP_WAIT, DIV_ROUND_UP(len, PAGE_SIZE));
+		bio = bio_alloc_bioset(BLK_GFP_WAIT, DIV_ROUND_UP(len, PAGE_SIZE), &bs);
 		if (!bio || bio_prep_pages(bio, len) || bio_alloc_pages(bio, BLK_GFP_WAIT))
 			abort();
 	}
@@ -284,14 +279,16 @@ static void check_extents(uint64_t off, uint64_t len, uint32_t flags)
 
 static void setup(void)
 {
-	struct pgalloc *pa = pgalloc_create(128 * MiB, 0, 0);
-
-	if (!pa) {
+	pages = pgalloc_create(128 * MiB, 0, 0);
+	if (!pages) {
 		perror("pgalloc_create");
 		exit(1);
 	}
-	pgalloc_set_default(pa);
-	loop = ioloop_create(128, 0, pa);
+	if (bioset_init(&bs, 16, 0, BIOSET_NEED_BVECS, pages)) {
+		perror("bioset_init");
+		exit(1);
+	}
+	loop = ioloop_create(128, 0, pages);
 	if (!loop) {
 		perror("ioloop_create");
 		exit(1);
@@ -301,16 +298,15 @@ static void setup(void)
 
 static void teardown(void)
 {
-	struct pgalloc *pa = pgalloc_default();
-
 	ioloop_destroy(loop);
-	pgalloc_destroy(pa);
+	bioset_exit(&bs);
+	pgalloc_destroy(pages);
 }
 
 static void open_or_die(const char *spec)
 {
 	char err[512];
-	int ret = backend_open_spec(spec, &be, err, sizeof(err));
+	int ret = backend_open_spec(spec, pages, &be, err, sizeof(err));
 
 	if (ret) {
 		fprintf(stderr, "FAIL: open %s: %s (%d)\n", spec, err, ret);
@@ -377,188 +373,234 @@ static void verify_region(const uint8_t *model, uint64_t off, uint64_t len)
 	free(buf);
 }
 
-static int cmd_roundtrip(const char *uri)
-{
-	uint8_t *model = calloc(1, REGION), *data = malloc(4 * MiB);
-	unsigned int nr_rq = 0, nr_scatter = 0, nr_fua = 0, nr_merged = 0;
+#define RT_BATCH	24
 
-	if (!model || !data)
-		abort();
-	open_or_die(spec_of(uri));
+/* What roundtrip keeps: the model of the region, a buffer, counts. */
+struct roundtrip {
+	uint8_t *model;			/* REGION bytes, as the export must read */
+	uint8_t *data;			/* 4 MiB */
+	unsigned int nr_rq, nr_scatter, nr_fua, nr_merged;
+};
+
+/* One round's I/Os, on disjoint ranges. */
+struct round {
+	unsigned int nr;
+	struct io *ios[RT_BATCH];
+	struct range r[RT_BATCH];
+	blk_opf_t ops[RT_BATCH];
+};
+
+static void rt_check_open(void)
+{
+	const unsigned int want = BACKEND_CAP_FLUSH | BACKEND_CAP_FUA | BACKEND_CAP_TRIM |
+				  BACKEND_CAP_WRITE_ZEROES | BACKEND_CAP_EXTENTS;
+
 	CHECK(be->size == 64 * MiB, "size %llu", (unsigned long long)be->size);
 	CHECK(!be->readonly, "readonly");
-	CHECK((be->caps & (BACKEND_CAP_FLUSH | BACKEND_CAP_FUA | BACKEND_CAP_TRIM |
-			   BACKEND_CAP_WRITE_ZEROES | BACKEND_CAP_EXTENTS)) ==
-	      (BACKEND_CAP_FLUSH | BACKEND_CAP_FUA | BACKEND_CAP_TRIM |
-	       BACKEND_CAP_WRITE_ZEROES | BACKEND_CAP_EXTENTS),
-	      "caps %#x", be->caps);
+	CHECK((be->caps & want) == want, "caps %#x", be->caps);
 	CHECK(!strcmp(be->engine, "nbd"), "engine %s", be->engine);
+}
 
-	/* A fresh memory export is one big hole. */
-	check_extents(0, be->size, BACKEND_EXTENT_HOLE | BACKEND_EXTENT_ZERO);
+/* A write-type or read op for a random @kind 1..15, with its flags. */
+static blk_opf_t rt_pick_op(struct roundtrip *rt, unsigned int kind)
+{
+	blk_opf_t opf;
 
-	for (unsigned int round = 0; round < 150; round++) {
-		struct io *ios[24];
-		struct range r[24];
-		blk_opf_t ops[24];
-		unsigned int n = 0, want = 1 + rnd() % 20;
-		struct blk_plug plug;
+	if (kind < 9)
+		opf = REQ_OP_WRITE;
+	else if (kind < 12)
+		opf = REQ_OP_DISCARD;
+	else if (kind < 14)
+		opf = REQ_OP_WRITE_ZEROES | (rng_chance(&rng, 50) ? REQ_NOUNMAP : 0);
+	else
+		opf = REQ_OP_READ;
+	if (op_is_write(opf & REQ_OP_MASK) && rng_chance(&rng, 20)) {
+		opf |= REQ_FUA;
+		rt->nr_fua++;
+	}
+	if (opf == REQ_OP_WRITE && !rng_range(&rng, 0, 6))
+		opf |= REQ_PREFLUSH;
+	return opf;
+}
 
-		while (n < want) {
-			uint32_t len = (uint32_t)(1 + rnd() % 512) * SECTOR_SIZE;
-			uint64_t off = (rnd() % ((REGION - len) / SECTOR_SIZE)) * SECTOR_SIZE;
-			unsigned int kind = rnd() % 16;
-			blk_opf_t opf;
+static void rt_plan(struct roundtrip *rt, struct round *rd)
+{
+	unsigned int want = (unsigned int)rng_range(&rng, 1, 20);
 
-			if (kind == 0) {
-				r[n] = (struct range){ 0, 0 };
-				ops[n++] = REQ_OP_FLUSH;
-				continue;
-			}
-			if (overlaps(r, n, off, len))
-				continue;
-			if (kind < 9)
-				opf = REQ_OP_WRITE;
-			else if (kind < 12)
-				opf = REQ_OP_DISCARD;
-			else if (kind < 14)
-				opf = REQ_OP_WRITE_ZEROES |
-				      (rnd() % 2 ? REQ_NOUNMAP : 0);
-			else
-				opf = REQ_OP_READ;
-			if (op_is_write(opf & REQ_OP_MASK) && !(rnd() % 5)) {
-				opf |= REQ_FUA;
-				nr_fua++;
-			}
-			if (opf == REQ_OP_WRITE && !(rnd() % 7))
-				opf |= REQ_PREFLUSH;
-			r[n] = (struct range){ off, len };
-			ops[n++] = opf;
+	rd->nr = 0;
+	while (rd->nr < want) {
+		uint32_t len = (uint32_t)rng_range(&rng, 1, 512) * SECTOR_SIZE;
+		uint64_t off = rng_range(&rng, 0, (REGION - len) / SECTOR_SIZE - 1) *
+			       SECTOR_SIZE;
+		unsigned int kind = (unsigned int)rng_range(&rng, 0, 15);
+
+		if (kind == 0) {
+			rd->r[rd->nr] = (struct range){ 0, 0 };
+			rd->ops[rd->nr++] = REQ_OP_FLUSH;
+			continue;
 		}
+		if (overlaps(rd->r, rd->nr, off, len))
+			continue;
+		rd->r[rd->nr] = (struct range){ off, len };
+		rd->ops[rd->nr++] = rt_pick_op(rt, kind);
+	}
+}
 
+/* Submit @rd's I/Os (random data, sometimes scattered), and update the model. */
+static void rt_submit(struct roundtrip *rt, struct round *rd)
+{
+	for (unsigned int i = 0; i < rd->nr; i++) {
+		enum req_op op = (enum req_op)(rd->ops[i] & REQ_OP_MASK);
+		uint32_t len = rd->r[i].len;
+		unsigned int scatter = 0;
+
+		if (op == REQ_OP_WRITE) {
+			rng_fill(&rng, rt->data, len);
+			if (!(len % (4 * SECTOR_SIZE)) && !rng_range(&rng, 0, 2))
+				scatter = 4;
+		}
+		if (op == REQ_OP_READ && !(len % (8 * SECTOR_SIZE)) && rng_chance(&rng, 50))
+			scatter = 8;
+		rt->nr_scatter += scatter > 0;
+		rd->ios[i] = io_new(rd->ops[i], rd->r[i].off, len, scatter, rt->data);
+		submit_bio(rd->ios[i]->bio);
+		if (op == REQ_OP_WRITE)
+			memcpy(rt->model + rd->r[i].off, rt->data, len);
+		else if (op == REQ_OP_DISCARD || op == REQ_OP_WRITE_ZEROES)
+			memset(rt->model + rd->r[i].off, 0, len);
+	}
+	rt->nr_rq += rd->nr;
+}
+
+/* Each I/O of @rd succeeded on our thread; reads match the model. */
+static void rt_check(struct roundtrip *rt, struct round *rd, unsigned int round)
+{
+	for (unsigned int i = 0; i < rd->nr; i++) {
+		enum req_op op = (enum req_op)(rd->ops[i] & REQ_OP_MASK);
+		struct io *io = rd->ios[i];
+
+		CHECK(!io->status, "round %u op %#x at %llu+%u: %d", round,
+		      rd->ops[i], (unsigned long long)rd->r[i].off, rd->r[i].len,
+		      io->status);
+		CHECK(!atomic_load(&io->other_thread), "completion on another thread");
+		if (op == REQ_OP_READ && !io->status) {
+			bio_copy_to_buf(io->bio, rt->data, rd->r[i].len);
+			CHECK(!memcmp(rt->data, rt->model + rd->r[i].off, rd->r[i].len),
+			      "round %u: read at %llu+%u differs from the model",
+			      round, (unsigned long long)rd->r[i].off, rd->r[i].len);
+		}
+		io_free(io);
+	}
+}
+
+static void rt_rounds(struct roundtrip *rt, unsigned int rounds)
+{
+	for (unsigned int round = 0; round < rounds; round++) {
+		struct blk_plug plug;
+		struct round rd;
+
+		rt_plan(rt, &rd);
 		/* Half the rounds go through a plug, so neighbours may merge. */
 		if (round % 2)
 			blk_start_plug(&plug);
-		for (unsigned int i = 0; i < n; i++) {
-			enum req_op op = (enum req_op)(ops[i] & REQ_OP_MASK);
-			unsigned int scatter = 0;
-
-			if (op == REQ_OP_WRITE) {
-				for (uint32_t b = 0; b < r[i].len; b += 8)
-					*(uint64_t *)(data + b) = rnd();
-				if (!(r[i].len % (4 * SECTOR_SIZE)) && rnd() % 3 == 0)
-					scatter = 4;
-			}
-			if (op == REQ_OP_READ && !(r[i].len % (8 * SECTOR_SIZE)) &&
-			    rnd() % 2)
-				scatter = 8;
-			nr_scatter += scatter > 0;
-			ios[i] = io_new(ops[i], r[i].off, r[i].len, scatter, data);
-			submit_bio(ios[i]->bio);
-			if (op == REQ_OP_WRITE)
-				memcpy(model + r[i].off, data, r[i].len);
-			else if (op == REQ_OP_DISCARD || op == REQ_OP_WRITE_ZEROES)
-				memset(model + r[i].off, 0, r[i].len);
-		}
+		rt_submit(rt, &rd);
 		if (round % 2)
 			blk_finish_plug(&plug);
-		nr_rq += n;
-
-		if (!wait_ios(loop, ios, n, 20000)) {
+		if (!wait_ios(loop, rd.ios, rd.nr, 20000)) {
 			fprintf(stderr, "FAIL: round %u did not complete in 20 s\n", round);
 			exit(1);
 		}
-		for (unsigned int i = 0; i < n; i++) {
-			enum req_op op = (enum req_op)(ops[i] & REQ_OP_MASK);
-
-			CHECK(!ios[i]->status, "round %u op %#x at %llu+%u: %d", round,
-			      ops[i], (unsigned long long)r[i].off, r[i].len,
-			      ios[i]->status);
-			CHECK(!atomic_load(&ios[i]->other_thread),
-			      "completion on another thread");
-			if (op == REQ_OP_READ && !ios[i]->status) {
-				bio_copy_to_buf(ios[i]->bio, data, r[i].len);
-				CHECK(!memcmp(data, model + r[i].off, r[i].len),
-				      "round %u: read at %llu+%u differs from the model",
-				      round, (unsigned long long)r[i].off, r[i].len);
-			}
-			io_free(ios[i]);
-		}
+		rt_check(rt, &rd, round);
 	}
-	verify_region(model, 0, REGION);
+}
 
-	/* Big requests: four contiguous 1 MiB bios merge into one 4 MiB request. */
-	{
-		struct io *ios[4];
-		struct blk_plug plug;
-		uint64_t base = 20 * MiB;
+/* Big requests: four contiguous 1 MiB bios merge into one 4 MiB request. */
+static void rt_big_merge(struct roundtrip *rt)
+{
+	struct io *ios[4];
+	struct blk_plug plug;
+	uint64_t base = 20 * MiB;
 
-		for (uint32_t b = 0; b < 4 * MiB; b += 8)
-			*(uint64_t *)(data + b) = rnd();
-		blk_start_plug(&plug);
-		for (unsigned int i = 0; i < 4; i++) {
-			ios[i] = io_new(REQ_OP_WRITE, base + i * MiB, MiB, 0, data + i * MiB);
-			submit_bio(ios[i]->bio);
-		}
-		blk_finish_plug(&plug);
-		nr_merged++;
-		CHECK(wait_ios(loop, ios, 4, 20000), "4 MiB write timed out");
-		for (unsigned int i = 0; i < 4; i++) {
-			CHECK(!ios[i]->status, "4 MiB write: %d", ios[i]->status);
-			io_free(ios[i]);
-		}
-		for (unsigned int i = 0; i < 4; i++) {
-			uint8_t *buf = malloc(MiB);
-
-			CHECK(!io_sync(REQ_OP_READ, base + i * MiB, MiB, buf), "read back");
-			CHECK(!memcmp(buf, data + i * MiB, MiB), "4 MiB write: data differs");
-			free(buf);
-		}
+	rng_fill(&rng, rt->data, 4 * MiB);
+	blk_start_plug(&plug);
+	for (unsigned int i = 0; i < 4; i++) {
+		ios[i] = io_new(REQ_OP_WRITE, base + i * MiB, MiB, 0, rt->data + i * MiB);
+		submit_bio(ios[i]->bio);
 	}
-
-	/* Extents: data where written, holes where trimmed. */
-	{
-		uint64_t hole = 30 * MiB, full = 32 * MiB;
-		struct ext_wait w;
-
-		memset(data, 0xa5, MiB);
-		CHECK(!io_sync(REQ_OP_WRITE, hole, MiB, data), "write");
-		CHECK(!io_sync(REQ_OP_WRITE, hole + MiB, MiB, data), "write");
-		CHECK(!io_sync(REQ_OP_WRITE, full, MiB, data), "write");
-		check_extents(hole, 2 * MiB, 0);
-		CHECK(!io_sync(REQ_OP_DISCARD, hole + MiB / 2, MiB, NULL), "trim");
-		check_extents(hole + MiB / 2, MiB, BACKEND_EXTENT_HOLE | BACKEND_EXTENT_ZERO);
-		check_extents(hole, MiB / 2, 0);
-		check_extents(hole + 3 * MiB / 2, MiB / 2, 0);
-		/* Zeroes that keep the allocation read as zero but are no hole. */
-		CHECK(!io_sync(REQ_OP_WRITE_ZEROES | REQ_NOUNMAP, full, MiB, NULL), "zero");
-		check_extents(full, MiB, BACKEND_EXTENT_ZERO);
-		CHECK(!io_sync(REQ_OP_FLUSH, 0, 0, NULL), "flush");
-
-		/* Honour max, and the end of the device. */
-		CHECK(!extents_sync(&w, hole, 2 * MiB, 1), "extents max 1");
-		CHECK(w.req.nr == 1 && w.ext[0].offset == hole &&
-		      w.ext[0].length == MiB / 2 && !w.ext[0].flags,
-		      "max 1: nr %u len %llu flags %#x", w.req.nr,
-		      (unsigned long long)w.ext[0].length, w.ext[0].flags);
-		CHECK(!extents_sync(&w, be->size - MiB, 10 * MiB, 64), "extents at end");
-		CHECK(w.req.nr >= 1 && w.ext[w.req.nr - 1].offset +
-		      w.ext[w.req.nr - 1].length <= be->size, "extents past the end");
-		CHECK(extents_sync(&w, be->size, MiB, 64) == -EINVAL,
-		      "extents beyond the end: %d", w.req.status);
+	blk_finish_plug(&plug);
+	rt->nr_merged++;
+	CHECK(wait_ios(loop, ios, 4, 20000), "4 MiB write timed out");
+	for (unsigned int i = 0; i < 4; i++) {
+		CHECK(!ios[i]->status, "4 MiB write: %d", ios[i]->status);
+		io_free(ios[i]);
 	}
+	for (unsigned int i = 0; i < 4; i++) {
+		uint8_t *buf = malloc(MiB);
+
+		CHECK(!io_sync(REQ_OP_READ, base + i * MiB, MiB, buf), "read back");
+		CHECK(!memcmp(buf, rt->data + i * MiB, MiB), "4 MiB write: data differs");
+		free(buf);
+	}
+}
+
+/* Extents: data where written, holes where trimmed; max and the end. */
+static void rt_extents(struct roundtrip *rt)
+{
+	uint64_t hole = 30 * MiB, full = 32 * MiB;
+	struct ext_wait w;
+
+	memset(rt->data, 0xa5, MiB);
+	CHECK(!io_sync(REQ_OP_WRITE, hole, MiB, rt->data), "write");
+	CHECK(!io_sync(REQ_OP_WRITE, hole + MiB, MiB, rt->data), "write");
+	CHECK(!io_sync(REQ_OP_WRITE, full, MiB, rt->data), "write");
+	check_extents(hole, 2 * MiB, 0);
+	CHECK(!io_sync(REQ_OP_DISCARD, hole + MiB / 2, MiB, NULL), "trim");
+	check_extents(hole + MiB / 2, MiB, BACKEND_EXTENT_HOLE | BACKEND_EXTENT_ZERO);
+	check_extents(hole, MiB / 2, 0);
+	check_extents(hole + 3 * MiB / 2, MiB / 2, 0);
+	/* Zeroes that keep the allocation read as zero but are no hole. */
+	CHECK(!io_sync(REQ_OP_WRITE_ZEROES | REQ_NOUNMAP, full, MiB, NULL), "zero");
+	check_extents(full, MiB, BACKEND_EXTENT_ZERO);
+	CHECK(!io_sync(REQ_OP_FLUSH, 0, 0, NULL), "flush");
+
+	CHECK(!extents_sync(&w, hole, 2 * MiB, 1), "extents max 1");
+	CHECK(w.req.nr == 1 && w.ext[0].offset == hole &&
+	      w.ext[0].length == MiB / 2 && !w.ext[0].flags,
+	      "max 1: nr %u len %llu flags %#x", w.req.nr,
+	      (unsigned long long)w.ext[0].length, w.ext[0].flags);
+	CHECK(!extents_sync(&w, be->size - MiB, 10 * MiB, 64), "extents at end");
+	CHECK(w.req.nr >= 1 && w.ext[w.req.nr - 1].offset +
+	      w.ext[w.req.nr - 1].length <= be->size, "extents past the end");
+	CHECK(extents_sync(&w, be->size, MiB, 64) == -EINVAL,
+	      "extents beyond the end: %d", w.req.status);
+}
+
+static int cmd_roundtrip(const char *uri)
+{
+	struct roundtrip rt = { .model = calloc(1, REGION), .data = malloc(4 * MiB) };
+
+	if (!rt.model || !rt.data)
+		abort();
+	open_or_die(spec_of(uri));
+	rt_check_open();
+	/* A fresh memory export is one big hole. */
+	check_extents(0, be->size, BACKEND_EXTENT_HOLE | BACKEND_EXTENT_ZERO);
+	rt_rounds(&rt, 150);
+	verify_region(rt.model, 0, REGION);
+	rt_big_merge(&rt);
+	rt_extents(&rt);
 
 	/* Out of bounds: the backend contract's errors. */
-	CHECK(io_sync(REQ_OP_READ, be->size, 4096, data) == -EINVAL, "read past end");
-	CHECK(io_sync(REQ_OP_WRITE, be->size - 512, 4096, data) == -ENOSPC,
+	CHECK(io_sync(REQ_OP_READ, be->size, 4096, rt.data) == -EINVAL, "read past end");
+	CHECK(io_sync(REQ_OP_WRITE, be->size - 512, 4096, rt.data) == -ENOSPC,
 	      "write past end");
 
 	close_bounded(3000);
 	printf("roundtrip (%s loop): %u requests (%u scattered, %u FUA, %u big merged), data and extents match\n",
-	       ioloop_has_uring(loop) ? "io_uring" : "epoll", nr_rq, nr_scatter,
-	       nr_fua, nr_merged);
-	free(model);
-	free(data);
+	       ioloop_has_uring(loop) ? "io_uring" : "epoll", rt.nr_rq, rt.nr_scatter,
+	       rt.nr_fua, rt.nr_merged);
+	free(rt.model);
+	free(rt.data);
 	return 0;
 }
 
@@ -664,8 +706,8 @@ static int cmd_order(const char *uri)
 	return 0;
 }
 
-/* caps: KEY=VALUE pairs that must match what open() reported. */
-static int cmd_caps(const char *uri, int argc, char **argv)
+/* One KEY=VALUE of caps: a limit, or a capability by name (1 or 0). */
+static void caps_check_one(char *kv)
 {
 	static const struct { const char *name; unsigned int cap; } names[] = {
 		{ "flush", BACKEND_CAP_FLUSH }, { "fua", BACKEND_CAP_FUA },
@@ -674,46 +716,41 @@ static int cmd_caps(const char *uri, int argc, char **argv)
 		{ "extents", BACKEND_CAP_EXTENTS },
 		{ "multi_conn", BACKEND_CAP_MULTI_CONN },
 	};
+	char *eq = strchr(kv, '=');
+	unsigned long long want;
+
+	if (!eq)
+		abort();
+	*eq = '\0';
+	want = strtoull(eq + 1, NULL, 0);
+	if (!strcmp(kv, "size")) {
+		CHECK(be->size == want, "size %llu", (unsigned long long)be->size);
+	} else if (!strcmp(kv, "lbs")) {
+		CHECK(be->logical_block_size == want, "lbs %u", be->logical_block_size);
+	} else if (!strcmp(kv, "pbs")) {
+		CHECK(be->physical_block_size == want, "pbs %u", be->physical_block_size);
+	} else if (!strcmp(kv, "max_bytes")) {
+		CHECK(be->queue.limits.max_bytes == want, "max_bytes %u",
+		      be->queue.limits.max_bytes);
+	} else if (!strcmp(kv, "readonly")) {
+		CHECK(be->readonly == !!want, "readonly %d", be->readonly);
+	} else {
+		size_t k = 0;
+
+		while (k < ARRAY_SIZE(names) && strcmp(kv, names[k].name))
+			k++;
+		if (k == ARRAY_SIZE(names))
+			abort();
+		CHECK(!!(be->caps & names[k].cap) == !!want, "%s is %d",
+		      names[k].name, !!(be->caps & names[k].cap));
+	}
+}
+
+/* Extents and the ops the server lacks: answered truly, or refused. */
+static void caps_check_ops(void)
+{
 	struct ext_wait w;
 
-	open_or_die(spec_of(uri));
-	printf("size=%llu lbs=%u pbs=%u max_bytes=%u max_segments=%u caps=%#x readonly=%d\n",
-	       (unsigned long long)be->size, be->logical_block_size,
-	       be->physical_block_size, be->queue.limits.max_bytes,
-	       be->queue.limits.max_segments, be->caps, be->readonly);
-	for (int i = 0; i < argc; i++) {
-		char *eq = strchr(argv[i], '=');
-		unsigned long long want;
-
-		if (!eq)
-			abort();
-		*eq = '\0';
-		want = strtoull(eq + 1, NULL, 0);
-		if (!strcmp(argv[i], "size"))
-			CHECK(be->size == want, "size %llu", (unsigned long long)be->size);
-		else if (!strcmp(argv[i], "lbs"))
-			CHECK(be->logical_block_size == want, "lbs %u", be->logical_block_size);
-		else if (!strcmp(argv[i], "pbs"))
-			CHECK(be->physical_block_size == want, "pbs %u", be->physical_block_size);
-		else if (!strcmp(argv[i], "max_bytes"))
-			CHECK(be->queue.limits.max_bytes == want, "max_bytes %u",
-			      be->queue.limits.max_bytes);
-		else if (!strcmp(argv[i], "readonly"))
-			CHECK(be->readonly == !!want, "readonly %d", be->readonly);
-		else {
-			bool found = false;
-
-			for (size_t k = 0; k < ARRAY_SIZE(names); k++) {
-				if (strcmp(argv[i], names[k].name))
-					continue;
-				found = true;
-				CHECK(!!(be->caps & names[k].cap) == !!want, "%s is %d",
-				      names[k].name, !!(be->caps & names[k].cap));
-			}
-			if (!found)
-				abort();
-		}
-	}
 	/* With or without base:allocation, extents answer something true. */
 	CHECK(!extents_sync(&w, 4096, MiB, 64), "extents: %d", w.req.status);
 	CHECK(w.req.nr >= 1 && w.ext[0].offset == 4096, "extents: nr %u", w.req.nr);
@@ -743,18 +780,34 @@ static int cmd_caps(const char *uri, int argc, char **argv)
 	if (be->caps & BACKEND_CAP_WRITE_ZEROES)
 		CHECK(!io_sync(REQ_OP_WRITE_ZEROES | REQ_NOUNMAP, 8 * MiB, 16 * MiB, NULL),
 		      "16 MiB write-zeroes");
-	/* And aligned I/O works within the limits. */
-	{
-		uint32_t len = min_t(uint32_t, be->queue.limits.max_bytes, MiB);
-		uint8_t *buf = malloc(len), *back = malloc(len);
+}
 
-		memset(buf, 0x3c, len);
-		CHECK(!io_sync(REQ_OP_WRITE, be->logical_block_size, len, buf), "write");
-		CHECK(!io_sync(REQ_OP_READ, be->logical_block_size, len, back), "read");
-		CHECK(!memcmp(buf, back, len), "data differs");
-		free(buf);
-		free(back);
-	}
+/* Aligned I/O works within the limits. */
+static void caps_check_io(void)
+{
+	uint32_t len = min_t(uint32_t, be->queue.limits.max_bytes, MiB);
+	uint8_t *buf = malloc(len), *back = malloc(len);
+
+	memset(buf, 0x3c, len);
+	CHECK(!io_sync(REQ_OP_WRITE, be->logical_block_size, len, buf), "write");
+	CHECK(!io_sync(REQ_OP_READ, be->logical_block_size, len, back), "read");
+	CHECK(!memcmp(buf, back, len), "data differs");
+	free(buf);
+	free(back);
+}
+
+/* caps: KEY=VALUE pairs that must match what open() reported. */
+static int cmd_caps(const char *uri, int argc, char **argv)
+{
+	open_or_die(spec_of(uri));
+	printf("size=%llu lbs=%u pbs=%u max_bytes=%u max_segments=%u caps=%#x readonly=%d\n",
+	       (unsigned long long)be->size, be->logical_block_size,
+	       be->physical_block_size, be->queue.limits.max_bytes,
+	       be->queue.limits.max_segments, be->caps, be->readonly);
+	for (int i = 0; i < argc; i++)
+		caps_check_one(argv[i]);
+	caps_check_ops();
+	caps_check_io();
 	close_bounded(3000);
 	return 0;
 }
@@ -900,7 +953,7 @@ static int cmd_badopen(const char *spec, const char *text, unsigned int limit_ms
 {
 	char err[512] = "";
 	uint64_t t = now_ms();
-	int ret = backend_open_spec(spec, &be, err, sizeof(err));
+	int ret = backend_open_spec(spec, pages, &be, err, sizeof(err));
 
 	t = now_ms() - t;
 	printf("open %s: %d: %s (%llu ms)\n", spec, ret, err, (unsigned long long)t);

@@ -2,7 +2,8 @@
 /*
  * Unit tests of the core bio layer (core/): one Check suite per area, each
  * test in its own process (Check's default CK_FORK), so fault injection
- * and the default page allocator never leak from one test to the next.
+ * never leaks from one test to the next.  The pure parts of the file
+ * backends (backends/bounce.c) are tested here too.
  */
 #include <stdlib.h>
 
@@ -21,6 +22,8 @@ int main(void)
 	srunner_add_suite(sr, request_suite());
 	srunner_add_suite(sr, progress_suite());
 	srunner_add_suite(sr, ioloop_suite());
+	srunner_add_suite(sr, range_lock_suite());
+	srunner_add_suite(sr, bounce_suite());
 
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);

@@ -7,21 +7,6 @@
 #include "core/kmem.h"
 #include "helpers.h"
 
-void rng_fill(struct rng *r, void *buf, size_t len)
-{
-	unsigned char *p = buf;
-
-	while (len >= 4) {
-		uint32_t v = rng_next(r);
-
-		memcpy(p, &v, 4);
-		p += 4;
-		len -= 4;
-	}
-	while (len--)
-		*p++ = (unsigned char)rng_next(r);
-}
-
 uint64_t now_ns(void)
 {
 	struct timespec ts;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Shared helpers for the core unit tests: a reproducible PRNG, clocks,
+ * Shared helpers for the core unit tests: the PRNG (tests/rand.h), clocks,
  * bounded waiting, bio completion counters, and a small test queue whose
  * queue_rq() completes requests (inline or on a worker thread) against a
  * flat in-memory "disk".
@@ -16,38 +16,10 @@
 
 #include "core/bio.h"
 #include "core/request.h"
+#include "tests/rand.h"
 
 /* Per-test timeout for Check (seconds); every tcase uses it or less. */
 #define TEST_TIMEOUT	20
-
-/* xorshift64*: small, fast and the same on every platform. */
-struct rng {
-	uint64_t s;
-};
-
-static inline void rng_seed(struct rng *r, uint64_t seed)
-{
-	r->s = seed ? seed : 0x9e3779b97f4a7c15ull;
-}
-
-static inline uint32_t rng_next(struct rng *r)
-{
-	uint64_t x = r->s;
-
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	r->s = x;
-	return (uint32_t)((x * 0x2545f4914f6cdd1dull) >> 32);
-}
-
-/* Uniform in [lo, hi]. */
-static inline uint32_t rng_range(struct rng *r, uint32_t lo, uint32_t hi)
-{
-	return lo + (uint32_t)(((uint64_t)rng_next(r) * (hi - lo + 1ull)) >> 32);
-}
-
-void rng_fill(struct rng *r, void *buf, size_t len);
 
 /* Monotonic time. */
 uint64_t now_ns(void);

@@ -13,5 +13,7 @@ Suite *split_suite(void);
 Suite *request_suite(void);
 Suite *progress_suite(void);
 Suite *ioloop_suite(void);
+Suite *range_lock_suite(void);
+Suite *bounce_suite(void);
 
 #endif

@@ -44,7 +44,7 @@ START_TEST(test_bioset_front_pad)
 	struct bio *bios[4];
 	struct bio_set bs;
 
-	ck_assert_int_eq(bioset_init(&bs, 4, pad, 0), 0);
+	ck_assert_int_eq(bioset_init(&bs, 4, pad, 0, NULL), 0);
 	ck_assert_uint_eq(bs.front_pad, pad);
 	for (unsigned int i = 0; i < 4; i++) {
 		struct my_io *io;
@@ -86,10 +86,10 @@ START_TEST(test_bioset_front_pad)
 	bioset_exit(&bs);
 
 	/* A pad that would misalign the bio is refused. */
-	ck_assert_int_eq(bioset_init(&bs, 1, 3, 0), -EINVAL);
-	ck_assert_int_eq(bioset_init(&bs, 1, 12, 0), -EINVAL);
+	ck_assert_int_eq(bioset_init(&bs, 1, 3, 0, NULL), -EINVAL);
+	ck_assert_int_eq(bioset_init(&bs, 1, 12, 0, NULL), -EINVAL);
 	/* No pad at all is fine. */
-	ck_assert_int_eq(bioset_init(&bs, 1, 0, BIOSET_NEED_BVECS), 0);
+	ck_assert_int_eq(bioset_init(&bs, 1, 0, BIOSET_NEED_BVECS, NULL), 0);
 	bios[0] = bio_alloc_bioset(BLK_GFP_WAIT, 1, &bs);
 	ck_assert_ptr_nonnull(bios[0]);
 	bio_put(bios[0]);
@@ -124,7 +124,7 @@ START_TEST(test_bioset_shared_front_pad)
 	struct bio_set bs;
 
 	ck_assert_uint_lt(small, large);
-	ck_assert_int_eq(bioset_init(&bs, 2, large, 0), 0);
+	ck_assert_int_eq(bioset_init(&bs, 2, large, 0, NULL), 0);
 	a = bio_alloc_bioset(BLK_GFP_WAIT, 1, &bs);
 	b = bio_alloc_bioset(BLK_GFP_WAIT, 1, &bs);
 	s = bio_pad_obj(a, struct small_io, bio);
@@ -187,8 +187,8 @@ START_TEST(test_bio_max_vecs)
 {
 	struct bio_set bs, plain;
 
-	ck_assert_int_eq(bioset_init(&bs, 2, 0, BIOSET_NEED_BVECS), 0);
-	ck_assert_int_eq(bioset_init(&plain, 2, 16, 0), 0);
+	ck_assert_int_eq(bioset_init(&bs, 2, 0, BIOSET_NEED_BVECS, NULL), 0);
+	ck_assert_int_eq(bioset_init(&plain, 2, 16, 0, NULL), 0);
 	check_max_vecs(&bs, "bioset");
 	check_max_vecs(&plain, "bioset without bvec reserve");
 	check_max_vecs(NULL, "kmalloc");
@@ -203,7 +203,7 @@ START_TEST(test_bio_too_many_vecs)
 {
 	struct bio_set bs;
 
-	ck_assert_int_eq(bioset_init(&bs, 2, 0, BIOSET_NEED_BVECS), 0);
+	ck_assert_int_eq(bioset_init(&bs, 2, 0, BIOSET_NEED_BVECS, NULL), 0);
 	ck_assert_ptr_null(bio_alloc_bioset(BLK_GFP_WAIT, BIO_MAX_VECS + 1, &bs));
 	ck_assert_ptr_null(bio_alloc_bioset(BLK_GFP_NOWAIT, BIO_MAX_VECS + 1, &bs));
 	ck_assert_ptr_null(bio_alloc_bioset(BLK_GFP_WAIT, 100000, &bs));
@@ -222,7 +222,7 @@ START_TEST(test_bio_add_page_until_full)
 	struct bio_set bs;
 	struct bio *bios[2];
 
-	ck_assert_int_eq(bioset_init(&bs, 1, 0, BIOSET_NEED_BVECS), 0);
+	ck_assert_int_eq(bioset_init(&bs, 1, 0, BIOSET_NEED_BVECS, NULL), 0);
 	bios[0] = bio_kmalloc(BLK_GFP_WAIT, 5);
 	bios[1] = bio_alloc_bioset(BLK_GFP_WAIT, 5, &bs);
 	for (int b = 0; b < 2; b++) {
@@ -320,14 +320,12 @@ START_TEST(test_bio_alloc_pages)
 {
 	struct pgalloc *pa = pgalloc_create(64 * 1024, 0, 0);
 	struct pgalloc_stats st;
-	struct bio_set bs;
+	struct bio_set bs, none;
 	struct bio *bio;
 	void *one;
 
 	ck_assert_ptr_nonnull(pa);
-	ck_assert_int_eq(bioset_init(&bs, 2, 0, BIOSET_NEED_BVECS), 0);
-	bs.pages = pa;		/* no default allocator is set */
-	ck_assert_ptr_null(pgalloc_default());
+	ck_assert_int_eq(bioset_init(&bs, 2, 0, BIOSET_NEED_BVECS, pa), 0);
 
 	bio = bio_alloc_bioset(BLK_GFP_WAIT, 16, &bs);
 	ck_assert_ptr_nonnull(bio);
@@ -376,6 +374,21 @@ START_TEST(test_bio_alloc_pages)
 	bio_put(bio);
 	ck_assert_uint_eq(stats(pa).free_pages, 15);
 
+	/* No allocator named: a kmalloc'ed bio, or a set without one. */
+	bio = bio_kmalloc(BLK_GFP_WAIT, 1);
+	ck_assert_ptr_nonnull(bio);
+	ck_assert_int_eq(bio_prep_pages(bio, PAGE_SIZE), 0);
+	ck_assert_int_eq(bio_alloc_pages(bio, BLK_GFP_WAIT), -ENOMEM);
+	bio_put(bio);
+	ck_assert_int_eq(bioset_init(&none, 1, 0, 0, NULL), 0);
+	bio = bio_alloc_bioset(BLK_GFP_WAIT, 1, &none);
+	ck_assert_ptr_nonnull(bio);
+	ck_assert_int_eq(bio_prep_pages(bio, PAGE_SIZE), 0);
+	ck_assert_int_eq(bio_alloc_pages(bio, BLK_GFP_WAIT), -ENOMEM);
+	bio_put(bio);
+	bioset_exit(&none);
+	ck_assert_uint_eq(stats(pa).free_pages, 15);
+
 	bioset_exit(&bs);
 	page_free(pa, one);
 	st = stats(pa);
@@ -394,8 +407,7 @@ START_TEST(test_bio_adopt_pages)
 	void *pages[16];
 
 	ck_assert_ptr_nonnull(pa);
-	ck_assert_int_eq(bioset_init(&bs, 2, 0, BIOSET_NEED_BVECS), 0);
-	bs.pages = pa;
+	ck_assert_int_eq(bioset_init(&bs, 2, 0, BIOSET_NEED_BVECS, pa), 0);
 	ck_assert_uint_eq(page_alloc_bulk(pa, BLK_GFP_NOWAIT, 16, pages), 16);
 
 	bio = bio_alloc_bioset(BLK_GFP_WAIT, 16, &bs);
@@ -431,12 +443,12 @@ START_TEST(test_bio_alloc_pages_fail_at_k)
 {
 	struct pgalloc *pa = pgalloc_create(64 * 1024, 0, 0);
 	struct pgalloc_stats before, after;
+	struct bio_set bs;
 
 	ck_assert_ptr_nonnull(pa);
-	/* kmalloc'ed bios take pages from the default allocator. */
-	pgalloc_set_default(pa);
+	ck_assert_int_eq(bioset_init(&bs, 2, 0, BIOSET_NEED_BVECS, pa), 0);
 	for (unsigned int k = 0; k < 16; k++) {
-		struct bio *bio = bio_kmalloc(BLK_GFP_WAIT, 16);
+		struct bio *bio = bio_alloc_bioset(BLK_GFP_WAIT, 16, &bs);
 		blk_gfp_t gfp = k & 1 ? BLK_GFP_WAIT : BLK_GFP_NOWAIT;
 
 		ck_assert_ptr_nonnull(bio);
@@ -471,7 +483,7 @@ START_TEST(test_bio_alloc_pages_fail_at_k)
 	}
 	after = stats(pa);
 	ck_assert_uint_eq(after.allocs, after.frees);
-	pgalloc_set_default(NULL);
+	bioset_exit(&bs);
 	pgalloc_destroy(pa);
 }
 END_TEST
@@ -541,7 +553,7 @@ START_TEST(test_bio_get_put)
 	struct bio_set bs;
 	struct bio *bio;
 
-	ck_assert_int_eq(bioset_init(&bs, 1, 0, 0), 0);
+	ck_assert_int_eq(bioset_init(&bs, 1, 0, 0, NULL), 0);
 	fault_fail_always(&fail_kmalloc);	/* the reserve is all there is */
 	bio = bio_alloc_bioset(BLK_GFP_NOWAIT, 1, &bs);
 	ck_assert_ptr_nonnull(bio);
@@ -584,7 +596,7 @@ START_TEST(test_bio_reset)
 	struct bio_vec *table;
 	unsigned short max;
 
-	ck_assert_int_eq(bioset_init(&bs, 2, 0, BIOSET_NEED_BVECS), 0);
+	ck_assert_int_eq(bioset_init(&bs, 2, 0, BIOSET_NEED_BVECS, NULL), 0);
 	for (unsigned int nr = 2; nr <= 32; nr += 30) {
 		bio = bio_alloc_bioset(BLK_GFP_WAIT, nr, &bs);
 		other = bio_kmalloc(BLK_GFP_WAIT, 0);
@@ -649,8 +661,7 @@ START_TEST(test_bio_reset_frees_pages)
 	struct bio *bio;
 
 	ck_assert_ptr_nonnull(pa);
-	pgalloc_set_default(pa);
-	ck_assert_int_eq(bioset_init(&bs, 2, 0, BIOSET_NEED_BVECS), 0);
+	ck_assert_int_eq(bioset_init(&bs, 2, 0, BIOSET_NEED_BVECS, pa), 0);
 	bio = bio_alloc_bioset(BLK_GFP_WAIT, 16, &bs);
 	ck_assert_int_eq(bio_prep_pages(bio, 16 * PAGE_SIZE), 0);
 	ck_assert_int_eq(bio_alloc_pages(bio, BLK_GFP_NOWAIT), 0);
@@ -793,7 +804,7 @@ static void wait_alloc_from_reserve(unsigned int nr_vecs)
 	struct bio_set bs;
 	pthread_t t;
 
-	ck_assert_int_eq(bioset_init(&bs, 2, 0, BIOSET_NEED_BVECS), 0);
+	ck_assert_int_eq(bioset_init(&bs, 2, 0, BIOSET_NEED_BVECS, NULL), 0);
 	fault_fail_always(&fail_kmalloc);
 	for (int i = 0; i < 2; i++) {
 		held[i] = bio_alloc_bioset(BLK_GFP_WAIT, nr_vecs, &bs);
@@ -844,7 +855,7 @@ START_TEST(test_bio_kmalloc_failing)
 	struct bio_set bs;
 	struct bio *bio;
 
-	ck_assert_int_eq(bioset_init(&bs, 1, 0, 0), 0);
+	ck_assert_int_eq(bioset_init(&bs, 1, 0, 0, NULL), 0);
 	fault_fail_always(&fail_kmalloc);
 	/* kmalloc'ed bios have no reserve: NULL even with WAIT. */
 	ck_assert_ptr_null(bio_kmalloc(BLK_GFP_WAIT, 1));
@@ -879,7 +890,7 @@ START_TEST(test_bioset_init_failure)
 	/* Fail each kmalloc bioset_init makes in turn; none may leak (ASan). */
 	for (k = 1; k < 64; k++) {
 		fault_fail_nth(&fail_kmalloc, k);
-		ret = bioset_init(&bs, 3, 64, BIOSET_NEED_BVECS | BIOSET_NEED_RESCUER);
+		ret = bioset_init(&bs, 3, 64, BIOSET_NEED_BVECS | BIOSET_NEED_RESCUER, NULL);
 		fault_reset(&fail_kmalloc);
 		if (!ret)
 			break;
@@ -893,7 +904,7 @@ START_TEST(test_bioset_init_failure)
 	bioset_exit(&bs);
 
 	fault_fail_always(&fail_kmalloc);
-	ck_assert_int_eq(bioset_init(&bs, 1, 0, 0), -ENOMEM);
+	ck_assert_int_eq(bioset_init(&bs, 1, 0, 0, NULL), -ENOMEM);
 	fault_reset(&fail_kmalloc);
 }
 END_TEST
@@ -904,7 +915,7 @@ START_TEST(test_bioset_rescuer_lifecycle)
 		struct bio_set bs;
 		struct bio *bio;
 
-		ck_assert_int_eq(bioset_init(&bs, 2, 8, BIOSET_NEED_RESCUER), 0);
+		ck_assert_int_eq(bioset_init(&bs, 2, 8, BIOSET_NEED_RESCUER, NULL), 0);
 		ck_assert(bs.rescue_running);
 		ck_assert_uint_eq(atomic_load(&bs.rescued), 0);
 		bio = bio_alloc_bioset(BLK_GFP_WAIT, 2, &bs);

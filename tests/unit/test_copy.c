@@ -128,6 +128,99 @@ static bool iter_same_place(const struct bio_vec *table, struct bvec_iter a,
 	return bvec_virt(&x) == bvec_virt(&y) && x.bv_len == y.bv_len;
 }
 
+/* One random pair: both layouts, their memory before, and the model after. */
+struct pair {
+	struct layout src, dst;
+	struct bvec_iter src_iter0, dst_iter0;
+	unsigned char *src_img;		/* src's memory, which must not change */
+	unsigned char *dst_img;		/* dst's memory as the copy must leave it */
+	size_t n;			/* bytes to copy */
+	uint64_t seed;
+	int it;
+};
+
+static void pair_make(struct pair *p, struct rng *r)
+{
+	unsigned char *stream;
+
+	layout_make(&p->src, r);
+	layout_make(&p->dst, r);
+	p->src_iter0 = p->src.bio->bi_iter;
+	p->dst_iter0 = p->dst.bio->bi_iter;
+	p->n = min_t(size_t, p->src_iter0.bi_size, p->dst_iter0.bi_size);
+	p->src_img = malloc(p->src.mem_len);
+	p->dst_img = malloc(p->dst.mem_len);
+	stream = malloc(p->src_iter0.bi_size + 1);
+	ck_assert_ptr_nonnull(p->src_img);
+	ck_assert_ptr_nonnull(p->dst_img);
+	ck_assert_ptr_nonnull(stream);
+	memcpy(p->src_img, p->src.mem, p->src.mem_len);
+	memcpy(p->dst_img, p->dst.mem, p->dst.mem_len);
+	ck_assert_uint_eq(iter_to_flat(p->src.bio->bi_io_vec, p->src_iter0, stream),
+			  p->src_iter0.bi_size);
+	model_write(&p->dst, p->dst_iter0, p->dst_img, stream, p->n);
+	free(stream);
+}
+
+static void pair_free(struct pair *p)
+{
+	free(p->src_img);
+	free(p->dst_img);
+	layout_free(&p->src);
+	layout_free(&p->dst);
+}
+
+/* Chunked: several calls, each with a dst window of random size. */
+static void pair_copy_chunked(struct pair *p, struct rng *r,
+			      struct bvec_iter *si, struct bvec_iter *di)
+{
+	while (si->bi_size && di->bi_size) {
+		struct bvec_iter win = *di;
+		unsigned int before;
+
+		win.bi_size = rng_range(r, 1, di->bi_size);
+		before = win.bi_size;
+		bio_copy_data_iter(p->dst.bio, &win, p->src.bio, si);
+		ck_assert_msg(win.bi_size == 0 || si->bi_size == 0,
+			      "seed %#llx pair %d: stopped early",
+			      (unsigned long long)p->seed, p->it);
+		bvec_iter_advance(p->dst.bio->bi_io_vec, di, before - win.bi_size);
+	}
+}
+
+/* Both iterators moved past exactly the copied bytes. */
+static void pair_check_iters(struct pair *p, struct bvec_iter si,
+			     struct bvec_iter di)
+{
+	struct bvec_iter se = p->src_iter0, de = p->dst_iter0;
+
+	bvec_iter_advance(p->src.bio->bi_io_vec, &se, (unsigned int)p->n);
+	bvec_iter_advance(p->dst.bio->bi_io_vec, &de, (unsigned int)p->n);
+	ck_assert_msg(iter_same_place(p->src.bio->bi_io_vec, si, se),
+		      "seed %#llx pair %d: src iterator at %u left, want %u",
+		      (unsigned long long)p->seed, p->it, si.bi_size, se.bi_size);
+	ck_assert_msg(iter_same_place(p->dst.bio->bi_io_vec, di, de),
+		      "seed %#llx pair %d: dst iterator at %u left, want %u",
+		      (unsigned long long)p->seed, p->it, di.bi_size, de.bi_size);
+}
+
+/* dst as the model says, src untouched, and neither bio's bi_iter moved. */
+static void pair_check(struct pair *p, int mode)
+{
+	ck_assert_msg(memcmp(p->dst.mem, p->dst_img, p->dst.mem_len) == 0,
+		      "seed %#llx pair %d (mode %d): dst differs from the model "
+		      "(src %u bytes, dst %u bytes, %zu to copy)",
+		      (unsigned long long)p->seed, p->it, mode, p->src_iter0.bi_size,
+		      p->dst_iter0.bi_size, p->n);
+	ck_assert_msg(memcmp(p->src.mem, p->src_img, p->src.mem_len) == 0,
+		      "seed %#llx pair %d: src modified",
+		      (unsigned long long)p->seed, p->it);
+	ck_assert_msg(memcmp(&p->src.bio->bi_iter, &p->src_iter0, sizeof(p->src_iter0)) == 0 &&
+		      memcmp(&p->dst.bio->bi_iter, &p->dst_iter0, sizeof(p->dst_iter0)) == 0,
+		      "seed %#llx pair %d: a bio's bi_iter changed",
+		      (unsigned long long)p->seed, p->it);
+}
+
 /* The shared body of the random tests: @mode 0 whole, 1 _iter, 2 chunked. */
 static void random_pairs(int mode, int pairs, uint64_t seed)
 {
@@ -135,82 +228,22 @@ static void random_pairs(int mode, int pairs, uint64_t seed)
 
 	rng_seed(&r, seed);
 	for (int it = 0; it < pairs; it++) {
-		struct layout src, dst;
-		struct bvec_iter src_iter0, dst_iter0, si, di;
-		unsigned char *src_img, *dst_img, *stream;
-		size_t n;
+		struct pair p = { .seed = seed, .it = it };
+		struct bvec_iter si, di;
 
-		layout_make(&src, &r);
-		layout_make(&dst, &r);
-		src_iter0 = src.bio->bi_iter;
-		dst_iter0 = dst.bio->bi_iter;
-		n = src_iter0.bi_size < dst_iter0.bi_size ? src_iter0.bi_size :
-							    dst_iter0.bi_size;
-		src_img = malloc(src.mem_len);
-		dst_img = malloc(dst.mem_len);
-		stream = malloc(src_iter0.bi_size + 1);
-		ck_assert_ptr_nonnull(src_img);
-		ck_assert_ptr_nonnull(dst_img);
-		ck_assert_ptr_nonnull(stream);
-		memcpy(src_img, src.mem, src.mem_len);
-		memcpy(dst_img, dst.mem, dst.mem_len);
-		ck_assert_uint_eq(iter_to_flat(src.bio->bi_io_vec, src_iter0, stream),
-				  src_iter0.bi_size);
-		model_write(&dst, dst_iter0, dst_img, stream, n);
-
-		si = src_iter0;
-		di = dst_iter0;
-		if (mode == 0) {
-			bio_copy_data(dst.bio, src.bio);
-		} else if (mode == 1) {
-			bio_copy_data_iter(dst.bio, &di, src.bio, &si);
-		} else {
-			/* Several calls, each with a dst window of random size. */
-			while (si.bi_size && di.bi_size) {
-				struct bvec_iter win = di;
-				unsigned int before;
-
-				win.bi_size = rng_range(&r, 1, di.bi_size);
-				before = win.bi_size;
-				bio_copy_data_iter(dst.bio, &win, src.bio, &si);
-				ck_assert_msg(win.bi_size == 0 || si.bi_size == 0,
-					      "seed %#llx pair %d: stopped early",
-					      (unsigned long long)seed, it);
-				bvec_iter_advance(dst.bio->bi_io_vec, &di,
-						  before - win.bi_size);
-			}
-		}
-
-		ck_assert_msg(memcmp(dst.mem, dst_img, dst.mem_len) == 0,
-			      "seed %#llx pair %d (mode %d): dst differs from the model "
-			      "(src %u bytes, dst %u bytes, %zu to copy)",
-			      (unsigned long long)seed, it, mode, src_iter0.bi_size,
-			      dst_iter0.bi_size, n);
-		ck_assert_msg(memcmp(src.mem, src_img, src.mem_len) == 0,
-			      "seed %#llx pair %d: src modified",
-			      (unsigned long long)seed, it);
-		ck_assert_msg(memcmp(&src.bio->bi_iter, &src_iter0, sizeof(src_iter0)) == 0 &&
-			      memcmp(&dst.bio->bi_iter, &dst_iter0, sizeof(dst_iter0)) == 0,
-			      "seed %#llx pair %d: a bio's bi_iter changed",
-			      (unsigned long long)seed, it);
-		if (mode >= 1) {
-			struct bvec_iter se = src_iter0, de = dst_iter0;
-
-			/* Both iterators moved past exactly the copied bytes. */
-			bvec_iter_advance(src.bio->bi_io_vec, &se, (unsigned int)n);
-			bvec_iter_advance(dst.bio->bi_io_vec, &de, (unsigned int)n);
-			ck_assert_msg(iter_same_place(src.bio->bi_io_vec, si, se),
-				      "seed %#llx pair %d: src iterator at %u left, want %u",
-				      (unsigned long long)seed, it, si.bi_size, se.bi_size);
-			ck_assert_msg(iter_same_place(dst.bio->bi_io_vec, di, de),
-				      "seed %#llx pair %d: dst iterator at %u left, want %u",
-				      (unsigned long long)seed, it, di.bi_size, de.bi_size);
-		}
-		free(stream);
-		free(src_img);
-		free(dst_img);
-		layout_free(&src);
-		layout_free(&dst);
+		pair_make(&p, &r);
+		si = p.src_iter0;
+		di = p.dst_iter0;
+		if (mode == 0)
+			bio_copy_data(p.dst.bio, p.src.bio);
+		else if (mode == 1)
+			bio_copy_data_iter(p.dst.bio, &di, p.src.bio, &si);
+		else
+			pair_copy_chunked(&p, &r, &si, &di);
+		pair_check(&p, mode);
+		if (mode >= 1)
+			pair_check_iters(&p, si, di);
+		pair_free(&p);
 	}
 }
 
@@ -289,17 +322,18 @@ START_TEST(test_copy_data_pages)
 	struct pgalloc *pa = pgalloc_create(32 * PAGE_SIZE, 0, 0);
 	const unsigned int size = 13 * PAGE_SIZE - 1536;
 	unsigned char *in = malloc(size), *out = malloc(size);
+	struct bio_set bs;
 	struct bio *s, *d;
 	struct rng r;
 
 	ck_assert_ptr_nonnull(pa);
 	ck_assert_ptr_nonnull(in);
 	ck_assert_ptr_nonnull(out);
-	pgalloc_set_default(pa);
+	ck_assert_int_eq(bioset_init(&bs, 2, 0, 0, pa), 0);
 	rng_seed(&r, COPY_SEED);
 	rng_fill(&r, in, size);
-	s = bio_kmalloc(BLK_GFP_WAIT, 13);
-	d = bio_kmalloc(BLK_GFP_WAIT, 13);
+	s = bio_alloc_bioset(BLK_GFP_WAIT, 13, &bs);
+	d = bio_alloc_bioset(BLK_GFP_WAIT, 13, &bs);
 	ck_assert_ptr_nonnull(s);
 	ck_assert_ptr_nonnull(d);
 	ck_assert_int_eq(bio_prep_pages(s, size), 0);
@@ -314,7 +348,7 @@ START_TEST(test_copy_data_pages)
 	bio_put(d);
 	free(in);
 	free(out);
-	pgalloc_set_default(NULL);
+	bioset_exit(&bs);
 	pgalloc_destroy(pa);
 }
 END_TEST

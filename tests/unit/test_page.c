@@ -665,6 +665,95 @@ static bool conc_check(const struct held *h)
 	return true;
 }
 
+/* One conc_fn() thread's holdings. */
+struct conc_state {
+	struct conc_arg *a;
+	struct held *held;
+	unsigned int nheld, npages;
+	struct rng r;
+};
+
+/* Take @h (allocated, page-aligned, filled with its tag) into the holdings. */
+static void conc_keep(struct conc_state *st, struct held *h)
+{
+	st->a->pages_got += h->nr;
+	if ((uintptr_t)h->addr & (PAGE_SIZE - 1))
+		st->a->bad++;
+	conc_fill(h);
+	st->held[st->nheld++] = *h;
+	st->npages += h->nr;
+}
+
+/* Drop a random holding, checked; for @op 0 with single pages, a batch. */
+static void conc_release(struct conc_state *st, unsigned int op)
+{
+	unsigned int k = rng_range(&st->r, 0, st->nheld - 1);
+	void *batch[CONC_BULK];
+	unsigned int nb = 0;
+	struct held h = st->held[k];
+
+	st->held[k] = st->held[--st->nheld];
+	if (!conc_check(&h))
+		st->a->bad++;
+	st->npages -= h.nr;
+	if (h.contig || op != 0) {
+		conc_free(st->a->pa, &h);
+		return;
+	}
+	batch[nb++] = h.addr;
+	while (nb < CONC_BULK && st->nheld && !st->held[st->nheld - 1].contig) {
+		h = st->held[--st->nheld];
+		if (!conc_check(&h))
+			st->a->bad++;
+		st->npages--;
+		batch[nb++] = h.addr;
+	}
+	page_free_bulk(st->a->pa, nb, batch);
+}
+
+/* page_alloc_bulk(), WAIT for odd @op: within the budget, all of it. */
+static void conc_alloc_bulk(struct conc_state *st, unsigned int op,
+			    unsigned char tag)
+{
+	void *p[CONC_BULK];
+	unsigned int want = rng_range(&st->r, 1, CONC_BULK), got;
+
+	if (st->npages + want > st->a->hold || st->nheld + want > CONC_MAX_HOLD)
+		return;
+	got = page_alloc_bulk(st->a->pa, (op & 1) ? BLK_GFP_WAIT : BLK_GFP_NOWAIT,
+			      want, p);
+	if ((op & 1) && got != want)
+		st->a->bad++;
+	for (unsigned int i = 0; i < got; i++) {
+		struct held hb = { .addr = p[i], .nr = 1, .tag = tag };
+
+		conc_keep(st, &hb);
+	}
+}
+
+/* One page (@op < 6, WAIT when odd) or a contig run of 1 to 4. */
+static void conc_alloc(struct conc_state *st, unsigned int op, unsigned char tag)
+{
+	struct held h = { .tag = tag };
+
+	if (op < 6) {
+		if (st->npages >= st->a->hold)
+			return;
+		h.addr = page_alloc(st->a->pa, (op & 1) ? BLK_GFP_WAIT : BLK_GFP_NOWAIT);
+		h.nr = 1;
+	} else {
+		h.nr = rng_range(&st->r, 1, 4);
+		h.contig = true;
+		if (st->npages + h.nr > st->a->hold ||
+		    page_alloc_contig(st->a->pa, h.nr, BLK_GFP_NOWAIT, &h.addr))
+			h.addr = NULL;
+	}
+	if (h.addr)
+		conc_keep(st, &h);
+	else if (op < 6 && (op & 1))
+		st->a->bad++;	/* WAIT returned NULL */
+}
+
 /*
  * Random single, bulk and contig allocations and frees.  Each thread holds
  * at most a->hold pages, and CONC_THREADS * hold + CONC_BULK <= budget, so
@@ -673,99 +762,34 @@ static bool conc_check(const struct held *h)
  */
 static void *conc_fn(void *arg)
 {
-	struct conc_arg *a = arg;
-	struct held *held = calloc(CONC_MAX_HOLD, sizeof(*held));
-	unsigned int nheld = 0, npages = 0;
-	struct rng r;
+	struct conc_state st = { .a = arg };
+	struct conc_arg *a = st.a;
 
-	if (!held) {
+	st.held = calloc(CONC_MAX_HOLD, sizeof(*st.held));
+	if (!st.held) {
 		a->bad++;
 		return NULL;
 	}
-	rng_seed(&r, 1000 + a->id);
+	rng_seed(&st.r, 1000 + a->id);
 	for (int it = 0; it < 4000; it++) {
-		unsigned int op = rng_range(&r, 0, 9);
-		struct held h = { .tag = (unsigned char)(a->id * 64 + it % 61 + 1) };
+		unsigned int op = rng_range(&st.r, 0, 9);
+		unsigned char tag = (unsigned char)(a->id * 64 + it % 61 + 1);
 
-		if (nheld && (op < 4 || nheld == a->hold)) {
-			/* Free a random holding; sometimes a whole batch at once. */
-			unsigned int k = rng_range(&r, 0, nheld - 1);
-			void *batch[CONC_BULK];
-			unsigned int nb = 0;
-
-			h = held[k];
-			held[k] = held[--nheld];
-			if (!conc_check(&h))
-				a->bad++;
-			npages -= h.nr;
-			if (h.contig || op != 0) {
-				conc_free(a->pa, &h);
-				continue;
-			}
-			batch[nb++] = h.addr;
-			while (nb < CONC_BULK && nheld && !held[nheld - 1].contig) {
-				h = held[--nheld];
-				if (!conc_check(&h))
-					a->bad++;
-				npages--;
-				batch[nb++] = h.addr;
-			}
-			page_free_bulk(a->pa, nb, batch);
-			continue;
-		}
-		if (op < 6) {
-			if (npages >= a->hold)
-				continue;
-			h.addr = page_alloc(a->pa, (op & 1) ? BLK_GFP_WAIT : BLK_GFP_NOWAIT);
-			h.nr = 1;
-		} else if (op < 8) {
-			h.nr = rng_range(&r, 1, 4);
-			h.contig = true;
-			if (npages + h.nr > a->hold ||
-			    page_alloc_contig(a->pa, h.nr, BLK_GFP_NOWAIT, &h.addr))
-				h.addr = NULL;
-		} else {
-			void *p[CONC_BULK];
-			unsigned int want = rng_range(&r, 1, CONC_BULK), got;
-
-			if (npages + want > a->hold || nheld + want > CONC_MAX_HOLD)
-				continue;
-			got = page_alloc_bulk(a->pa, (op & 1) ? BLK_GFP_WAIT : BLK_GFP_NOWAIT,
-					      want, p);
-			if ((op & 1) && got != want)
-				a->bad++;	/* WAIT within the budget: all of it */
-			a->pages_got += got;
-			for (unsigned int i = 0; i < got; i++) {
-				struct held hb = { .addr = p[i], .nr = 1, .tag = h.tag };
-
-				if ((uintptr_t)p[i] & (PAGE_SIZE - 1))
-					a->bad++;
-				conc_fill(&hb);
-				held[nheld++] = hb;
-				npages++;
-			}
-			continue;
-		}
-		if (!h.addr) {
-			if (op < 6 && (op & 1))
-				a->bad++;	/* WAIT returned NULL */
-			continue;
-		}
-		a->pages_got += h.nr;
-		if ((uintptr_t)h.addr & (PAGE_SIZE - 1))
-			a->bad++;
-		conc_fill(&h);
-		held[nheld++] = h;
-		npages += h.nr;
+		if (st.nheld && (op < 4 || st.nheld == a->hold))
+			conc_release(&st, op);
+		else if (op < 8)
+			conc_alloc(&st, op, tag);
+		else
+			conc_alloc_bulk(&st, op, tag);
 	}
-	while (nheld) {
-		struct held h = held[--nheld];
+	while (st.nheld) {
+		struct held h = st.held[--st.nheld];
 
 		if (!conc_check(&h))
 			a->bad++;
 		conc_free(a->pa, &h);
 	}
-	free(held);
+	free(st.held);
 	return NULL;
 }
 
@@ -983,28 +1007,17 @@ START_TEST(test_page_cache_no_kmalloc)
 }
 END_TEST
 
-START_TEST(test_page_default)
+START_TEST(test_page_mlock)
 {
-	struct pgalloc *a = pgalloc_create(64 * KiB, 0, 0);
 	struct pgalloc *b = pgalloc_create(64 * KiB, 0, PGALLOC_MLOCK);
 	void *p;
 
-	ck_assert_ptr_nonnull(a);
 	ck_assert_ptr_nonnull(b);
-	/* Nobody set it in this (forked) test process. */
-	ck_assert_ptr_null(pgalloc_default());
-	pgalloc_set_default(a);
-	ck_assert_ptr_eq(pgalloc_default(), a);
-	pgalloc_set_default(b);
-	ck_assert_ptr_eq(pgalloc_default(), b);
 	/* The mlock'ed allocator works the same (locked or not, per rlimit). */
-	p = page_alloc(pgalloc_default(), BLK_GFP_NOWAIT);
+	p = page_alloc(b, BLK_GFP_NOWAIT);
 	ck_assert_ptr_nonnull(p);
 	memset(p, 1, PAGE_SIZE);
 	page_free(b, p);
-	pgalloc_set_default(NULL);
-	ck_assert_ptr_null(pgalloc_default());
-	pgalloc_destroy(a);
 	pgalloc_destroy(b);
 }
 END_TEST
@@ -1035,7 +1048,7 @@ Suite *page_suite(void)
 	tcase_add_loop_test(tc, test_page_cached_pages_wake_waiter, 0, 2);
 	tcase_add_test(tc, test_page_contig_fault_per_page);
 	tcase_add_test(tc, test_page_cache_no_kmalloc);
-	tcase_add_test(tc, test_page_default);
+	tcase_add_test(tc, test_page_mlock);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -59,11 +59,11 @@ static struct prog *prog_setup(void)
 	rng_seed(&r, 0x32);
 	rng_fill(&r, p->src, PROG_BYTES);
 	ck_assert_int_eq(tq_init(&p->tq, PROG_BYTES, NULL, true), 0);
-	ck_assert_int_eq(bioset_init(&p->bs, PROG_RESERVE, 0,
-				     BIOSET_NEED_BVECS | BIOSET_NEED_RESCUER), 0);
 	p->pa = pgalloc_create(PROG_BUDGET, 0, 0);
 	ck_assert_ptr_nonnull(p->pa);
-	pgalloc_set_default(p->pa);
+	ck_assert_int_eq(bioset_init(&p->bs, PROG_RESERVE, 0,
+				     BIOSET_NEED_BVECS | BIOSET_NEED_RESCUER,
+				     p->pa), 0);
 	return p;
 }
 
@@ -79,7 +79,6 @@ static void prog_teardown(struct prog *p)
 	ck_assert_int_eq(mempool_reserve_count(&p->bs.bvec_pool), PROG_RESERVE);
 	bioset_exit(&p->bs);
 	tq_exit(&p->tq);
-	pgalloc_set_default(NULL);
 	pgalloc_destroy(p->pa);
 	free(p->src);
 	free(p);

@@ -288,7 +288,7 @@ START_TEST(test_make_request_other_queue)
 }
 END_TEST
 
-START_TEST(test_make_request_limits)
+START_TEST(test_make_request_max_segments)
 {
 	struct queue_limits lim = { 2, 1u << 20, 512, 4096 };
 	struct test_queue small;
@@ -335,9 +335,18 @@ START_TEST(test_make_request_limits)
 	ck_assert_ptr_eq(list.head, b[0]);
 	bio_put(b[0]);
 	tq_exit(&small);
+}
+END_TEST
 
+START_TEST(test_make_request_max_bytes)
+{
 	/* max_bytes 8 KiB: three 4 KiB bios make 2 + 1; a 12 KiB bio alone is -EINVAL. */
-	lim = (struct queue_limits){ 256, 8192, 512, 4096 };
+	struct queue_limits lim = { 256, 8192, 512, 4096 };
+	struct test_queue small;
+	struct bio_list list;
+	struct request *rq;
+	struct bio *b[3];
+
 	ck_assert_int_eq(tq_init(&small, DISK_BYTES, &lim, false), 0);
 	bio_list_init(&list);
 	mk_bios(b, 3, &small.q, REQ_OP_WRITE, 0, buf, 4096, 4096, &list);
@@ -859,7 +868,7 @@ START_TEST(test_plug_steal_bios)
 	struct bio *b[5];
 	static const int from_bs[5] = { 1, 0, 1, 0, 1 };
 
-	ck_assert_int_eq(bioset_init(&bs, 4, 0, 0), 0);
+	ck_assert_int_eq(bioset_init(&bs, 4, 0, 0, NULL), 0);
 	bio_list_init(&out);
 	/* Without a plug there is nothing to steal. */
 	blk_plug_steal_bios(&bs, &out);
@@ -953,7 +962,8 @@ Suite *request_suite(void)
 	tcase_add_test(tc, test_make_request_segments);
 	tcase_add_test(tc, test_make_request_stops);
 	tcase_add_test(tc, test_make_request_other_queue);
-	tcase_add_test(tc, test_make_request_limits);
+	tcase_add_test(tc, test_make_request_max_segments);
+	tcase_add_test(tc, test_make_request_max_bytes);
 	tcase_add_test(tc, test_make_request_enomem);
 	tcase_add_test(tc, test_end_request);
 	tcase_add_test(tc, test_end_request_partial);

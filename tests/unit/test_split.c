@@ -131,7 +131,7 @@ START_TEST(test_split_enomem)
 	struct bio_set bs;
 	struct bio *held, *r;
 
-	ck_assert_int_eq(bioset_init(&bs, 1, 0, 0), 0);
+	ck_assert_int_eq(bioset_init(&bs, 1, 0, 0, NULL), 0);
 	fault_fail_always(&fail_kmalloc);
 	held = bio_alloc_bioset(BLK_GFP_NOWAIT, 0, &bs);
 	ck_assert_ptr_nonnull(held);
@@ -166,7 +166,7 @@ START_TEST(test_split_clone)
 	struct bio_set bs;
 	struct bio *c;
 
-	ck_assert_int_eq(bioset_init(&bs, 2, 0, 0), 0);
+	ck_assert_int_eq(bioset_init(&bs, 2, 0, 0, NULL), 0);
 	bio_advance(p->bio, 3 * SECTOR_SIZE);
 	p->bio->bi_queue = (struct blk_queue *)0x2000;
 	c = bio_alloc_clone(p->bio, BLK_GFP_WAIT, &bs);
@@ -191,7 +191,7 @@ START_TEST(test_split_clone)
 		struct bio_set big;
 		struct bio *src, *cl;
 
-		ck_assert_int_eq(bioset_init(&big, 1, 0, BIOSET_NEED_BVECS), 0);
+		ck_assert_int_eq(bioset_init(&big, 1, 0, BIOSET_NEED_BVECS, NULL), 0);
 		src = bio_alloc_bioset(BLK_GFP_WAIT, 100, &big);
 		ck_assert_ptr_nonnull(src);
 		for (int i = 0; i < 100; i++)
@@ -235,7 +235,7 @@ START_TEST(test_chain_parent_last)
 	struct bio *child[4];
 	struct bio_set bs;
 
-	ck_assert_int_eq(bioset_init(&bs, 4, 0, 0), 0);
+	ck_assert_int_eq(bioset_init(&bs, 4, 0, 0, NULL), 0);
 	fault_fail_always(&fail_kmalloc);	/* children from the reserve only */
 	split_chain(p, child, 4, &bs);
 	ck_assert_int_eq(mempool_reserve_count(&bs.bio_pool), 0);
@@ -414,7 +414,7 @@ START_TEST(test_chain_threads)
 	pthread_barrier_t barrier;
 	struct bio_set bs;
 
-	ck_assert_int_eq(bioset_init(&bs, MT_CHILDREN, 0, 0), 0);
+	ck_assert_int_eq(bioset_init(&bs, MT_CHILDREN, 0, 0, NULL), 0);
 	ck_assert_int_eq(pthread_barrier_init(&barrier, NULL, MT_THREADS), 0);
 	for (int round = 0; round < MT_ROUNDS; round++) {
 		struct mt_round r = { .barrier = &barrier };
