@@ -15,6 +15,7 @@
 
 #include <endian.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -452,9 +453,15 @@ static struct nbd_cmd *cmd_alloc(struct nbd_conn *c, const struct nbd_request *r
 static void refuse_cmd(struct nbd_conn *c, struct nbd_cmd *cmd, uint32_t err,
 		       const char *why)
 {
+	const char *name = nbd_cmd_name(cmd->type);
+	char unknown[32];
+
+	if (!name) {
+		snprintf(unknown, sizeof(unknown), "command type %u", cmd->type);
+		name = unknown;
+	}
 	log_debug("connection %u from %s: %s of %u bytes at %llu refused: %s",
-		  c->id, c->peer, nbd_cmd_name(cmd->type), cmd->length,
-		  (unsigned long long)cmd->offset, why);
+		  c->id, c->peer, name, cmd->length, (unsigned long long)cmd->offset, why);
 	/*
 	 * A refused WRITE's payload still follows: skip it, and answer only
 	 * after it, as clients expect no reply to a request they are still

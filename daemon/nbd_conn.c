@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * An NBD connection's socket side: non-blocking reads into a receive
- * buffer that is parsed in batches, replies gathered into one sendmsg, and
- * the connection's life from accept to close.  Readiness comes from
- * ioloop_poll(), so this works on io_uring and on epoll alike.
+ * An NBD connection's I/O side: non-blocking reads into a receive buffer
+ * that is parsed in batches, replies gathered into one send, both through
+ * the connection's transport (nbd_transport.h), and the connection's life
+ * from accept to close (enum nbd_conn_state).  Readiness comes from
+ * ioloop_poll() on the transport's fds, so this works on io_uring and on
+ * epoll alike.
  */
 #include <config.h>
 

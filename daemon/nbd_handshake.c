@@ -65,9 +65,12 @@ static int reply(struct nbd_conn *c, uint32_t opt, uint32_t type,
 	return reply_parts(c, opt, type, data, len, NULL, 0);
 }
 
+/* An error reply to option @opt; @msg goes to the client and the debug log. */
 static int reply_err(struct nbd_conn *c, uint32_t opt, uint32_t type,
 		     const char *msg)
 {
+	log_debug("connection %u from %s: option %u refused: %s", c->id, c->peer,
+		  opt, msg);
 	return reply(c, opt, type, msg, (uint32_t)strlen(msg));
 }
 

@@ -51,7 +51,7 @@ const char *nbd_cmd_name(uint16_t type)
 	};
 
 	if (type >= sizeof(names) / sizeof(names[0]))
-		return "unknown command";
+		return NULL;
 	return names[type];
 }
 

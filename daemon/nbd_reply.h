@@ -88,8 +88,8 @@ unsigned int nbd_extents_encode(const struct backend_extent *ext, unsigned int n
  * nbd_cmd_name - a command's name, for logs
  * @type: NBD_CMD_*
  *
- * Return: "READ", "WRITE", ..., or "unknown command" for a type the
- * protocol does not define.
+ * Return: "READ", "WRITE", ..., or NULL for a type the protocol does
+ * not define.
  */
 const char *nbd_cmd_name(uint16_t type);
 

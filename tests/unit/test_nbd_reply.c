@@ -155,7 +155,7 @@ START_TEST(cmd_names)
 {
 	ck_assert_str_eq(nbd_cmd_name(NBD_CMD_READ), "READ");
 	ck_assert_str_eq(nbd_cmd_name(NBD_CMD_BLOCK_STATUS), "BLOCK_STATUS");
-	ck_assert_str_eq(nbd_cmd_name(42), "unknown command");
+	ck_assert_ptr_null(nbd_cmd_name(42));
 }
 END_TEST
 
