@@ -27,6 +27,7 @@
 #include "daemon/listen.h"
 #include "daemon/log.h"
 #include "daemon/nbd_conn.h"
+#include "daemon/nbd_worker.h"
 #include "daemon/notify.h"
 #include "daemon/options.h"
 #include "daemon/registry.h"
@@ -34,12 +35,13 @@
 #include "daemon/signals.h"
 #include "daemon/sockets.h"
 #include "daemon/stats_socket.h"
-#include "daemon/worker.h"
 
 /* Generous: a guest may open the socket and say nothing for a while. */
 #define HANDSHAKE_TIMEOUT	60
 /* How often STATUS= is refreshed for systemctl status. */
 #define STATUS_INTERVAL_MS	2000
+/* How often, at most, connections opened and closed are summed up in the log. */
+#define CONN_SUMMARY_SECS	60
 
 struct daemon {
 	int argc;
@@ -49,8 +51,9 @@ struct daemon {
 	struct listeners ls;		/* NBD */
 	struct listeners stats_ls;	/* the stats socket */
 	struct nbd_server srv;
-	struct worker *ws;
+	struct nbd_worker *ws;
 	unsigned int nr_workers;
+	struct nbd_workers_summary conn_summary;
 	struct pgalloc *pages;
 	struct stats_source stats;
 	struct fuse_frontend *fe;	/* --fuse-mount */
@@ -134,7 +137,7 @@ static void accept_all(struct daemon *d, struct listener *l, bool stats)
 		if (stats)
 			stats_socket_serve(fd, &d->stats);
 		else
-			workers_add_conn(d->ws, d->nr_workers, fd, peer);
+			nbd_workers_add_conn(d->ws, d->nr_workers, fd, peer);
 	}
 	/* Out of descriptors: let a moment pass rather than spin. */
 	if (errno == EMFILE || errno == ENFILE) {
@@ -170,6 +173,8 @@ static int serve(struct daemon *d, const struct export_limits *lim)
 		if (r < 0 && errno != EINTR)
 			break;
 		update_status(d);
+		nbd_workers_log_summary(d->ws, d->nr_workers, &d->conn_summary,
+					time(NULL), CONN_SUMMARY_SECS);
 		if (r <= 0)
 			continue;
 		if (pfd[n].revents && read(d->sfd, &si, sizeof(si)) == sizeof(si)) {
@@ -246,7 +251,7 @@ static int start(struct daemon *d, struct export_limits *lim)
 
 		d->nr_workers = n > 0 ? (unsigned int)n : 1;
 	}
-	ret = workers_start(&d->ws, d->nr_workers, &d->srv, d->pages);
+	ret = nbd_workers_start(&d->ws, d->nr_workers, &d->srv, d->pages);
 	if (ret) {
 		log_err("cannot start worker threads: %s", strerror(-ret));
 		d->ws = NULL;
@@ -329,7 +334,7 @@ static void drain(struct daemon *d, int sig)
 	listen_close_all(&d->stats_ls);
 	/* FUSE takes no new requests, finishes, flushes and unmounts. */
 	stop_fuse(d);
-	workers_stop(d->ws, d->nr_workers);
+	nbd_workers_stop(d->ws, d->nr_workers);
 	d->ws = NULL;
 	flush_exports(d);
 	log_info("stopped");
@@ -341,7 +346,7 @@ static void teardown(struct daemon *d, bool pid_written)
 	stop_fuse(d);
 	listen_close_all(&d->ls);
 	listen_close_all(&d->stats_ls);
-	workers_stop(d->ws, d->nr_workers);
+	nbd_workers_stop(d->ws, d->nr_workers);
 	registry_clear(&d->reg);
 	pgalloc_destroy(d->pages);
 	if (pid_written)

@@ -2,6 +2,7 @@
 #ifndef BLOCKD_DAEMON_NBD_PROTOCOL_H
 #define BLOCKD_DAEMON_NBD_PROTOCOL_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /*
@@ -107,12 +108,6 @@
 #define NBD_ENOTSUP		95
 #define NBD_ESHUTDOWN		108
 
-/* Sizes of the fixed headers. */
-#define NBD_OPT_HDR_LEN		16	/* magic, option, length */
-#define NBD_REQUEST_LEN		28	/* magic, flags, type, cookie, offset, length */
-#define NBD_SIMPLE_REPLY_LEN	16	/* magic, error, cookie */
-#define NBD_CHUNK_HDR_LEN	20	/* magic, flags, type, cookie, length */
-
 /* Strings (export names, queries) are at most this long. */
 #define NBD_MAX_STRING		4096
 
@@ -120,51 +115,146 @@
 #define NBD_META_BASE_ALLOCATION "base:allocation"
 #define NBD_META_ID_BASE_ALLOCATION 1
 
-/* Big-endian field access. */
-static inline uint16_t nbd_get16(const void *p)
-{
-	const uint8_t *b = p;
+/*
+ * The messages, as nbdkit's common/protocol/nbd-protocol.h lays them out:
+ * packed, every field big-endian on the wire (fill with htobe*, read with
+ * be*toh from <endian.h>).  Variable-length parts (names, payloads) follow
+ * the struct they belong to.
+ */
+#define NBD_PACKED __attribute__((packed))
 
-	return (uint16_t)(b[0] << 8 | b[1]);
-}
+/* The server's greeting: "NBDMAGIC", "IHAVEOPT", handshake flags. */
+struct nbd_new_handshake {
+	uint64_t nbdmagic;		/* NBD_MAGIC */
+	uint64_t version;		/* NBD_IHAVEOPT */
+	uint16_t gflags;		/* NBD_FLAG_FIXED_NEWSTYLE ... */
+} NBD_PACKED;
 
-static inline uint32_t nbd_get32(const void *p)
-{
-	const uint8_t *b = p;
+/* The client's flags, after the greeting. */
+struct nbd_new_handshake_client {
+	uint32_t cflags;		/* NBD_FLAG_C_* */
+} NBD_PACKED;
 
-	return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 |
-	       (uint32_t)b[2] << 8 | b[3];
-}
+/* An option from the client; @optlen bytes of data follow. */
+struct nbd_new_option {
+	uint64_t version;		/* NBD_IHAVEOPT */
+	uint32_t option;		/* NBD_OPT_* */
+	uint32_t optlen;
+} NBD_PACKED;
 
-static inline uint64_t nbd_get64(const void *p)
-{
-	return (uint64_t)nbd_get32(p) << 32 | nbd_get32((const uint8_t *)p + 4);
-}
+/* The answer to NBD_OPT_EXPORT_NAME (no zeroes with NBD_FLAG_C_NO_ZEROES). */
+struct nbd_export_name_reply {
+	uint64_t exportsize;
+	uint16_t eflags;		/* transmission flags */
+	uint8_t zeroes[124];
+} NBD_PACKED;
 
-static inline void *nbd_put16(void *p, uint16_t v)
-{
-	uint8_t *b = p;
+/* The length of an NBD_OPT_EXPORT_NAME reply without its zeroes. */
+#define NBD_EXPORT_NAME_REPLY_SHORT offsetof(struct nbd_export_name_reply, zeroes)
 
-	b[0] = (uint8_t)(v >> 8);
-	b[1] = (uint8_t)v;
-	return b + 2;
-}
+/* Every other option's reply header; @replylen bytes of data follow. */
+struct nbd_fixed_new_option_reply {
+	uint64_t magic;			/* NBD_REP_MAGIC */
+	uint32_t option;		/* the option answered */
+	uint32_t reply;			/* NBD_REP_* */
+	uint32_t replylen;
+} NBD_PACKED;
 
-static inline void *nbd_put32(void *p, uint32_t v)
-{
-	uint8_t *b = p;
+/* NBD_REP_SERVER: the name's length, the name, then the description. */
+struct nbd_fixed_new_option_reply_server {
+	uint32_t export_name_len;
+} NBD_PACKED;
 
-	b[0] = (uint8_t)(v >> 24);
-	b[1] = (uint8_t)(v >> 16);
-	b[2] = (uint8_t)(v >> 8);
-	b[3] = (uint8_t)v;
-	return b + 4;
-}
+/* NBD_REP_INFO of type NBD_INFO_EXPORT. */
+struct nbd_fixed_new_option_reply_info_export {
+	uint16_t info;			/* NBD_INFO_EXPORT */
+	uint64_t exportsize;
+	uint16_t eflags;
+} NBD_PACKED;
 
-static inline void *nbd_put64(void *p, uint64_t v)
-{
-	nbd_put32(p, (uint32_t)(v >> 32));
-	return nbd_put32((uint8_t *)p + 4, (uint32_t)v);
-}
+/* NBD_REP_INFO of type NBD_INFO_NAME or _DESCRIPTION: the string follows. */
+struct nbd_fixed_new_option_reply_info_name_or_desc {
+	uint16_t info;
+} NBD_PACKED;
+
+/* NBD_REP_INFO of type NBD_INFO_BLOCK_SIZE. */
+struct nbd_fixed_new_option_reply_info_block_size {
+	uint16_t info;			/* NBD_INFO_BLOCK_SIZE */
+	uint32_t minimum;
+	uint32_t preferred;
+	uint32_t maximum;
+} NBD_PACKED;
+
+/* NBD_REP_META_CONTEXT: the context's id, then its name. */
+struct nbd_fixed_new_option_reply_meta_context {
+	uint32_t context_id;
+} NBD_PACKED;
+
+/* A request in transmission; a WRITE's payload follows. */
+struct nbd_request {
+	uint32_t magic;			/* NBD_REQUEST_MAGIC */
+	uint16_t flags;			/* NBD_CMD_FLAG_* */
+	uint16_t type;			/* NBD_CMD_* */
+	uint64_t cookie;
+	uint64_t offset;
+	uint32_t count;
+} NBD_PACKED;
+
+/* A simple reply; a READ's data follows when there is no error. */
+struct nbd_simple_reply {
+	uint32_t magic;			/* NBD_SIMPLE_REPLY_MAGIC */
+	uint32_t error;			/* NBD_E* */
+	uint64_t cookie;
+} NBD_PACKED;
+
+/* A structured reply chunk's header; @length bytes of payload follow. */
+struct nbd_structured_reply {
+	uint32_t magic;			/* NBD_STRUCTURED_REPLY_MAGIC */
+	uint16_t flags;			/* NBD_REPLY_FLAG_* */
+	uint16_t type;			/* NBD_REPLY_TYPE_* */
+	uint64_t cookie;
+	uint32_t length;
+} NBD_PACKED;
+
+/* NBD_REPLY_TYPE_OFFSET_DATA: the data follows. */
+struct nbd_structured_reply_offset_data {
+	uint64_t offset;
+} NBD_PACKED;
+
+/* NBD_REPLY_TYPE_ERROR: a message of @len bytes may follow. */
+struct nbd_structured_reply_error {
+	uint32_t error;			/* NBD_E* */
+	uint16_t len;
+} NBD_PACKED;
+
+/* NBD_REPLY_TYPE_BLOCK_STATUS: descriptors follow. */
+struct nbd_structured_reply_block_status_hdr {
+	uint32_t context_id;
+} NBD_PACKED;
+
+/* One extent of a NBD_REPLY_TYPE_BLOCK_STATUS chunk. */
+struct nbd_block_descriptor {
+	uint32_t length;
+	uint32_t status_flags;		/* NBD_STATE_* */
+} NBD_PACKED;
+
+_Static_assert(sizeof(struct nbd_new_handshake) == 18, "greeting");
+_Static_assert(sizeof(struct nbd_new_handshake_client) == 4, "client flags");
+_Static_assert(sizeof(struct nbd_new_option) == 16, "option header");
+_Static_assert(sizeof(struct nbd_export_name_reply) == 134, "export name reply");
+_Static_assert(sizeof(struct nbd_fixed_new_option_reply) == 20, "option reply");
+_Static_assert(sizeof(struct nbd_fixed_new_option_reply_server) == 4, "REP_SERVER");
+_Static_assert(sizeof(struct nbd_fixed_new_option_reply_info_export) == 12, "INFO_EXPORT");
+_Static_assert(sizeof(struct nbd_fixed_new_option_reply_info_name_or_desc) == 2, "INFO_NAME");
+_Static_assert(sizeof(struct nbd_fixed_new_option_reply_info_block_size) == 14,
+	       "INFO_BLOCK_SIZE");
+_Static_assert(sizeof(struct nbd_fixed_new_option_reply_meta_context) == 4, "META_CONTEXT");
+_Static_assert(sizeof(struct nbd_request) == 28, "request");
+_Static_assert(sizeof(struct nbd_simple_reply) == 16, "simple reply");
+_Static_assert(sizeof(struct nbd_structured_reply) == 20, "chunk header");
+_Static_assert(sizeof(struct nbd_structured_reply_offset_data) == 8, "OFFSET_DATA");
+_Static_assert(sizeof(struct nbd_structured_reply_error) == 6, "ERROR chunk");
+_Static_assert(sizeof(struct nbd_structured_reply_block_status_hdr) == 4, "BLOCK_STATUS");
+_Static_assert(sizeof(struct nbd_block_descriptor) == 8, "block descriptor");
 
 #endif

@@ -13,21 +13,24 @@
  */
 #include <config.h>
 
+#include <endian.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
 
+#include "core/blk_lib.h"
 #include "core/page.h"
 #include "core/request.h"
+#include "daemon/log.h"
 #include "daemon/nbd-protocol.h"
 #include "daemon/nbd_conn.h"
-#include "daemon/worker.h"
+#include "daemon/nbd_reply.h"
+#include "daemon/nbd_worker.h"
 
 /* Commands a connection may have live (in flight or being answered). */
 #define MAX_CMDS	256
-/* Data-less requests (trim, zero) are split at this size. */
-#define NODATA_BIO_BYTES	(256u << 20)
 /* Extents one BLOCK_STATUS reply may carry. */
 #define MAX_EXTENTS	256
 /* A WRITE longer than this cannot be skipped sensibly: hang up. */
@@ -35,33 +38,6 @@
 
 #define KNOWN_FLAGS	(NBD_CMD_FLAG_FUA | NBD_CMD_FLAG_NO_HOLE | NBD_CMD_FLAG_DF | \
 			 NBD_CMD_FLAG_REQ_ONE | NBD_CMD_FLAG_FAST_ZERO)
-
-static uint32_t nbd_errno(int err)
-{
-	switch (err < 0 ? -err : err) {
-	case 0:
-		return 0;
-	case EPERM:
-	case EROFS:
-		return NBD_EPERM;
-	case ENOSPC:
-	case EDQUOT:
-	case EFBIG:
-		return NBD_ENOSPC;
-	case EINVAL:
-		return NBD_EINVAL;
-	case EOVERFLOW:
-		return NBD_EOVERFLOW;
-	case EOPNOTSUPP:
-		return NBD_ENOTSUP;
-	case ENOMEM:
-		return NBD_ENOMEM;
-	case ESHUTDOWN:
-		return NBD_ESHUTDOWN;
-	default:
-		return NBD_EIO;
-	}
-}
 
 /* Per-connection share of the page budget. */
 static uint64_t conn_cap(const struct nbd_conn *c)
@@ -78,69 +54,36 @@ void nbd_cmd_free(struct nbd_cmd *cmd)
 
 	for (i = 0; i < cmd->nr_data; i++)
 		bio_put(cmd->data[i]);
-	free(cmd->ext);
-	free(cmd->extra);
+	free(cmd->ext_req);
+	free(cmd->desc);
 	c->nr_cmds--;
 	c->held_bytes -= cmd->charge;
 	bio_put(&cmd->bio);
 	/* Pages came back: whoever waits for them may go on. */
-	if (c->throttled && c->nr_cmds < MAX_CMDS / 2 &&
+	if (c->input_pause == NBD_INPUT_THROTTLED && c->nr_cmds < MAX_CMDS / 2 &&
 	    c->held_bytes <= conn_cap(c) / 2) {
-		c->throttled = false;
+		nbd_conn_set_input(c, NBD_INPUT_READING);
 		/* A dead connection is being freed, not resumed. */
-		if (!c->dead)
+		if (c->state != NBD_CONN_DEAD)
 			nbd_conn_mark(c);
 	}
 }
 
+/* The reply's header; an error reply carries no payload. */
 static void build_reply(struct nbd_cmd *cmd)
 {
-	struct nbd_conn *c = cmd->conn;
-	bool chunk = c->structured &&
-		     (cmd->type == NBD_CMD_READ || cmd->type == NBD_CMD_BLOCK_STATUS);
-	uint8_t *p = cmd->hdr;
 	unsigned int i;
+	uint32_t payload;
 
 	if (cmd->error) {
 		for (i = 0; i < cmd->nr_data; i++)
 			bio_put(cmd->data[i]);
 		cmd->nr_data = 0;
-		cmd->extra_len = 0;
+		cmd->desc_len = 0;
 	}
-	if (!chunk) {
-		p = nbd_put32(p, NBD_SIMPLE_REPLY_MAGIC);
-		p = nbd_put32(p, cmd->error);
-		nbd_put64(p, cmd->cookie);
-		cmd->hdr_len = NBD_SIMPLE_REPLY_LEN;
-		cmd->reply_len = cmd->hdr_len;
-		if (cmd->type == NBD_CMD_READ && !cmd->error)
-			cmd->reply_len += cmd->length;
-		return;
-	}
-	p = nbd_put32(p, NBD_STRUCTURED_REPLY_MAGIC);
-	p = nbd_put16(p, NBD_REPLY_FLAG_DONE);
-	if (cmd->error) {
-		p = nbd_put16(p, NBD_REPLY_TYPE_ERROR);
-		p = nbd_put64(p, cmd->cookie);
-		p = nbd_put32(p, 6);
-		p = nbd_put32(p, cmd->error);
-		nbd_put16(p, 0);
-		cmd->hdr_len = NBD_CHUNK_HDR_LEN + 6;
-		cmd->reply_len = cmd->hdr_len;
-	} else if (cmd->type == NBD_CMD_READ) {
-		p = nbd_put16(p, NBD_REPLY_TYPE_OFFSET_DATA);
-		p = nbd_put64(p, cmd->cookie);
-		p = nbd_put32(p, 8 + cmd->length);
-		nbd_put64(p, cmd->offset);
-		cmd->hdr_len = NBD_CHUNK_HDR_LEN + 8;
-		cmd->reply_len = cmd->hdr_len + cmd->length;
-	} else {
-		p = nbd_put16(p, NBD_REPLY_TYPE_BLOCK_STATUS);
-		p = nbd_put64(p, cmd->cookie);
-		nbd_put32(p, cmd->extra_len);
-		cmd->hdr_len = NBD_CHUNK_HDR_LEN;
-		cmd->reply_len = cmd->hdr_len + cmd->extra_len;
-	}
+	payload = cmd->type == NBD_CMD_READ ? cmd->length : cmd->desc_len;
+	nbd_reply_build(&cmd->reply, cmd->conn->structured, cmd->type, cmd->cookie,
+			cmd->offset, cmd->error, payload);
 }
 
 /* The parent bio ended: every bio of the command has. */
@@ -154,7 +97,7 @@ static void cmd_endio(struct bio *bio)
 		cmd->error = nbd_errno(bio->bi_status);
 	stats_end(&c->ex->stats, stats_op_of_nbd(cmd->type), cmd->length,
 		  cmd->error != 0, cmd->t_start);
-	if (c->dead) {
+	if (c->state == NBD_CONN_DEAD) {
 		nbd_cmd_free(cmd);
 		nbd_conn_mark(c);
 		return;
@@ -165,31 +108,8 @@ static void cmd_endio(struct bio *bio)
 
 static int stall(struct nbd_conn *c)
 {
-	if (!c->stalled) {
-		c->stalled = true;
-		c->w->nr_stalled++;
-	}
+	nbd_conn_set_input(c, NBD_INPUT_STALLED);
 	return -EAGAIN;
-}
-
-static struct bio *alloc_nodata_bio(struct nbd_conn *c, blk_opf_t opf,
-				    uint64_t off, uint32_t size)
-{
-	struct bio *bio = bio_alloc_bioset(BLK_GFP_NOWAIT, 0, &c->ex->bs);
-
-	if (!bio)
-		return NULL;
-	bio->bi_opf = opf;
-	bio->bi_iter.bi_sector = off >> SECTOR_SHIFT;
-	bio->bi_iter.bi_size = size;
-	bio->bi_queue = &c->ex->be->queue;
-	return bio;
-}
-
-static void submit_child(struct nbd_cmd *cmd, struct bio *bio)
-{
-	bio_chain(bio, &cmd->bio);
-	submit_bio(bio);
 }
 
 /* The command's own reference on its parent: drop it, ending it if the children have. */
@@ -208,50 +128,23 @@ static void cmd_fail(struct nbd_cmd *cmd, uint32_t error)
 static void extents_done(struct backend_extents_req *req)
 {
 	struct nbd_cmd *cmd = req->private;
-	uint64_t end = cmd->offset + cmd->length;
-	uint32_t n = 0, last_flags = 0;
-	uint8_t *p;
-	unsigned int i;
+	unsigned int n;
 
 	if (req->status || !req->nr) {
 		cmd_fail(cmd, req->status ? nbd_errno(req->status) : NBD_EIO);
 		return;
 	}
-	cmd->extra = malloc(4 + 8 * (size_t)req->nr);
-	if (!cmd->extra) {
+	cmd->desc = malloc(sizeof(*cmd->desc) * (size_t)req->nr);
+	if (!cmd->desc) {
 		cmd_fail(cmd, NBD_ENOMEM);
 		return;
 	}
-	p = nbd_put32(cmd->extra, NBD_META_ID_BASE_ALLOCATION);
-	for (i = 0; i < req->nr; i++) {
-		const struct backend_extent *e = &req->ext[i];
-		uint64_t s = e->offset < cmd->offset ? cmd->offset : e->offset;
-		uint64_t t = e->offset + e->length > end ? end : e->offset + e->length;
-		uint32_t f = 0;
-
-		if (t <= s)
-			continue;
-		if (e->flags & BACKEND_EXTENT_HOLE)
-			f |= NBD_STATE_HOLE;
-		if (e->flags & BACKEND_EXTENT_ZERO)
-			f |= NBD_STATE_ZERO;
-		/* Neighbours with the same state are one extent to the client. */
-		if (n && f == last_flags) {
-			uint8_t *prev = p - 8;
-
-			nbd_put32(prev, nbd_get32(prev) + (uint32_t)(t - s));
-			continue;
-		}
-		p = nbd_put32(p, (uint32_t)(t - s));
-		p = nbd_put32(p, f);
-		last_flags = f;
-		n++;
-	}
+	n = nbd_extents_encode(req->ext, req->nr, cmd->offset, cmd->length, cmd->desc);
 	if (!n) {
 		cmd_fail(cmd, NBD_EIO);
 		return;
 	}
-	cmd->extra_len = 4 + 8 * n;
+	cmd->desc_len = (uint32_t)(sizeof(*cmd->desc) * n);
 	cmd_start_done(cmd);
 }
 
@@ -260,10 +153,6 @@ static void do_block_status(struct nbd_conn *c, struct nbd_cmd *cmd)
 	unsigned int max = cmd->flags & NBD_CMD_FLAG_REQ_ONE ? 1 : MAX_EXTENTS;
 	struct backend_extents_req *req;
 
-	if (!c->structured || !c->meta_alloc) {
-		cmd_fail(cmd, NBD_EINVAL);
-		return;
-	}
 	req = calloc(1, sizeof(*req) + max * sizeof(struct backend_extent));
 	if (!req) {
 		cmd_fail(cmd, NBD_ENOMEM);
@@ -275,123 +164,141 @@ static void do_block_status(struct nbd_conn *c, struct nbd_cmd *cmd)
 	req->max = max;
 	req->done = extents_done;
 	req->private = cmd;
-	cmd->ext = req;
+	cmd->ext_req = req;
 	backend_extents(c->ex->be, req);
 }
 
 /* TRIM, WRITE_ZEROES, FLUSH: bios without data, split where needed. */
 static void do_nodata(struct nbd_conn *c, struct nbd_cmd *cmd, blk_opf_t opf)
 {
-	uint64_t off = cmd->offset, left = cmd->length;
-
-	if ((opf & REQ_OP_MASK) == REQ_OP_FLUSH)
-		off = left = 0;
-	do {
-		uint32_t n = left > NODATA_BIO_BYTES ? NODATA_BIO_BYTES : (uint32_t)left;
-		struct bio *bio = alloc_nodata_bio(c, opf, off, n);
-
-		/* The reserve makes this rare; the part already sent stands. */
-		if (!bio) {
-			cmd->error = NBD_ENOMEM;
-			break;
-		}
-		submit_child(cmd, bio);
-		off += n;
-		left -= n;
-	} while (left);
+	/* The reserve makes a failure rare; the part already sent stands. */
+	if (blk_submit_nodata(&cmd->bio, &c->ex->bs, &c->ex->be->queue, opf,
+			      cmd->offset, cmd->length))
+		cmd->error = NBD_ENOMEM;
 	cmd_start_done(cmd);
 }
 
-/* Allocate every page bio of a READ, or none. */
+/* Allocate every page bio of a READ, or none (-ENOMEM), and submit them. */
 static int do_read(struct nbd_conn *c, struct nbd_cmd *cmd)
 {
-	uint64_t off = cmd->offset;
-	uint32_t left = cmd->length;
-	unsigned int i, n = 0;
+	int i, n;
 
-	while (left) {
-		uint32_t size = left > NBD_BIO_BYTES ? NBD_BIO_BYTES : left;
-		struct bio *bio = export_alloc_data_bio(c->ex, REQ_OP_READ, off, size);
-
-		if (!bio) {
-			for (i = 0; i < n; i++)
-				bio_put(cmd->data[i]);
-			return -ENOMEM;
-		}
-		cmd->data[n++] = bio;
-		off += size;
-		left -= size;
-	}
-	cmd->nr_data = n;
+	n = blk_alloc_data_bios(&c->ex->bs, &c->ex->be->queue, REQ_OP_READ,
+				cmd->offset, cmd->length, cmd->data, NBD_MAX_DATA_BIOS);
+	if (n < 0)
+		return n;
+	cmd->nr_data = (unsigned int)n;
 	for (i = 0; i < n; i++) {
 		/* The reply still needs the pages once the bio has ended. */
 		bio_get(cmd->data[i]);
-		submit_child(cmd, cmd->data[i]);
+		bio_chain_and_submit(&cmd->bio, cmd->data[i]);
 	}
 	cmd_start_done(cmd);
 	return 0;
 }
 
-/* Check a request against the export; an NBD error, or 0. */
-static uint32_t validate(struct nbd_conn *c, struct nbd_cmd *cmd)
+/* Record why a request is refused; the NBD error it gets. */
+static uint32_t refuse(const char **why, const char *reason, uint32_t error)
 {
-	const struct export *ex = c->ex;
-	uint64_t size = ex->be->size;
-	bool write = cmd->type == NBD_CMD_WRITE || cmd->type == NBD_CMD_TRIM ||
-		     cmd->type == NBD_CMD_WRITE_ZEROES;
-	bool aligned = !((cmd->offset | cmd->length) & (ex->min_block - 1));
+	*why = reason;
+	return error;
+}
 
+static bool cmd_writes(const struct nbd_cmd *cmd)
+{
+	return cmd->type == NBD_CMD_WRITE || cmd->type == NBD_CMD_TRIM ||
+	       cmd->type == NBD_CMD_WRITE_ZEROES;
+}
+
+/* What any command is refused for: the daemon's state, flags, read-only. */
+static uint32_t check_common(const struct nbd_conn *c, const struct nbd_cmd *cmd,
+			     const char **why)
+{
 	/*
 	 * The daemon is stopping: the protocol's way to say so.  A FLUSH
 	 * still runs, so a client can make what it wrote durable.
 	 */
-	if (c->refusing && cmd->type != NBD_CMD_FLUSH)
-		return NBD_ESHUTDOWN;
+	if (c->state == NBD_CONN_REFUSING && cmd->type != NBD_CMD_FLUSH)
+		return refuse(why, "the server is stopping", NBD_ESHUTDOWN);
 	if (cmd->flags & ~KNOWN_FLAGS)
-		return NBD_EINVAL;
+		return refuse(why, "unknown flags", NBD_EINVAL);
 	if ((cmd->flags & (NBD_CMD_FLAG_NO_HOLE | NBD_CMD_FLAG_FAST_ZERO)) &&
 	    cmd->type != NBD_CMD_WRITE_ZEROES)
-		return NBD_EINVAL;
-	if (write && ex->be->readonly)
-		return NBD_EPERM;
+		return refuse(why, "NO_HOLE or FAST_ZERO flag on a command other than "
+			      "WRITE_ZEROES", NBD_EINVAL);
+	if (cmd_writes(cmd) && c->ex->be->readonly)
+		return refuse(why, "the export is read-only", NBD_EPERM);
+	return 0;
+}
+
+/* The length each command allows; *@byte_granular: needs no alignment. */
+static uint32_t check_length(const struct export *ex, const struct nbd_cmd *cmd,
+			     bool *byte_granular, const char **why)
+{
 	switch (cmd->type) {
 	case NBD_CMD_READ:
 	case NBD_CMD_WRITE:
 		if (!cmd->length)
-			return NBD_EINVAL;
-		if (cmd->length > ex->max_block)
-			return cmd->type == NBD_CMD_READ && (cmd->flags & NBD_CMD_FLAG_DF) ?
-			       NBD_EOVERFLOW : NBD_EINVAL;
-		break;
+			return refuse(why, "zero length", NBD_EINVAL);
+		if (cmd->length <= ex->max_block)
+			return 0;
+		if (cmd->type == NBD_CMD_READ && (cmd->flags & NBD_CMD_FLAG_DF))
+			return refuse(why, "longer than the maximum block size, "
+				      "and DF forbids splitting", NBD_EOVERFLOW);
+		return refuse(why, "longer than the maximum block size", NBD_EINVAL);
 	case NBD_CMD_TRIM:
 	case NBD_CMD_WRITE_ZEROES:
-		if (!cmd->length)
-			return NBD_EINVAL;
-		break;
+		return cmd->length ? 0 : refuse(why, "zero length", NBD_EINVAL);
 	case NBD_CMD_CACHE:
 	case NBD_CMD_BLOCK_STATUS:
-		if (!cmd->length)
-			return NBD_EINVAL;
-		/* Byte granular: no alignment needed. */
-		aligned = true;
-		break;
-	case NBD_CMD_FLUSH:
-		return 0;
+		*byte_granular = true;
+		return cmd->length ? 0 : refuse(why, "zero length", NBD_EINVAL);
 	default:
-		return NBD_EINVAL;
+		return refuse(why, "unknown command", NBD_EINVAL);
 	}
-	if (cmd->offset > size || cmd->length > size - cmd->offset)
-		return write ? NBD_ENOSPC : NBD_EINVAL;
-	if (!aligned)
-		return NBD_EINVAL;
+}
+
+/* What the backend must be able to do for this command. */
+static uint32_t check_caps(const struct nbd_conn *c, const struct nbd_cmd *cmd,
+			   const char **why)
+{
+	unsigned int caps = c->ex->be->caps;
+
 	if (cmd->type == NBD_CMD_WRITE_ZEROES) {
-		if (!(ex->be->caps & BACKEND_CAP_WRITE_ZEROES))
-			return NBD_ENOTSUP;
-		if ((cmd->flags & NBD_CMD_FLAG_FAST_ZERO) &&
-		    !(ex->be->caps & BACKEND_CAP_FAST_ZERO))
-			return NBD_ENOTSUP;
+		if (!(caps & BACKEND_CAP_WRITE_ZEROES))
+			return refuse(why, "the backend cannot write zeroes", NBD_ENOTSUP);
+		if ((cmd->flags & NBD_CMD_FLAG_FAST_ZERO) && !(caps & BACKEND_CAP_FAST_ZERO))
+			return refuse(why, "the backend cannot zero fast", NBD_ENOTSUP);
 	}
+	if (cmd->type == NBD_CMD_BLOCK_STATUS && (!c->structured || !c->meta_alloc))
+		return refuse(why, "base:allocation was not negotiated", NBD_EINVAL);
 	return 0;
+}
+
+/*
+ * Check a request against the export, as nbdkit's validate_request():
+ * 0, or the NBD error with its reason in *@why for the log.
+ */
+static uint32_t validate(const struct nbd_conn *c, const struct nbd_cmd *cmd,
+			 const char **why)
+{
+	const struct export *ex = c->ex;
+	uint64_t size = ex->be->size;
+	bool byte_granular = false;
+	uint32_t err;
+
+	err = check_common(c, cmd, why);
+	if (err || cmd->type == NBD_CMD_FLUSH)
+		return err;
+	err = check_length(ex, cmd, &byte_granular, why);
+	if (err)
+		return err;
+	if (cmd->offset > size || cmd->length > size - cmd->offset)
+		return refuse(why, "beyond the end of the export",
+			      cmd_writes(cmd) ? NBD_ENOSPC : NBD_EINVAL);
+	if (!byte_granular && ((cmd->offset | cmd->length) & (ex->min_block - 1)))
+		return refuse(why, "not aligned to the minimum block size", NBD_EINVAL);
+	return check_caps(c, cmd, why);
 }
 
 static void start_write(struct nbd_conn *c, struct nbd_cmd *cmd)
@@ -408,7 +315,22 @@ static void submit_write_bio(struct nbd_conn *c)
 
 	c->wbio = NULL;
 	c->wnext += bio->bi_iter.bi_size;
-	submit_child(c->wcmd, bio);
+	bio_chain_and_submit(&c->wcmd->bio, bio);
+}
+
+/* The next page bio of the pending WRITE; false when memory is short. */
+static bool alloc_write_bio(struct nbd_conn *c)
+{
+	uint32_t size = c->wleft > BIO_DATA_MAX_BYTES ? BIO_DATA_MAX_BYTES : c->wleft;
+	blk_opf_t opf = REQ_OP_WRITE;
+
+	if (c->wcmd->flags & NBD_CMD_FLAG_FUA)
+		opf |= REQ_FUA;
+	c->wbio = blk_alloc_data_bio(&c->ex->bs, &c->ex->be->queue, opf, c->wnext, size);
+	if (!c->wbio)
+		return false;
+	c->wfill = c->wbio->bi_iter;
+	return true;
 }
 
 /* Move the WRITE's payload from rbuf into its page bios. 1 done, 0 more, -EAGAIN. */
@@ -420,17 +342,8 @@ static int fill_write(struct nbd_conn *c)
 		struct bvec_iter src_iter;
 		uint32_t n;
 
-		if (!c->wbio) {
-			uint32_t size = c->wleft > NBD_BIO_BYTES ? NBD_BIO_BYTES : c->wleft;
-			blk_opf_t opf = REQ_OP_WRITE;
-
-			if (cmd->flags & NBD_CMD_FLAG_FUA)
-				opf |= REQ_FUA;
-			c->wbio = export_alloc_data_bio(c->ex, opf, c->wnext, size);
-			if (!c->wbio)
-				return stall(c);
-			c->wfill = c->wbio->bi_iter;
-		}
+		if (!c->wbio && !alloc_write_bio(c))
+			return stall(c);
 		n = c->rlen - c->rpos;
 		if (!n)
 			return 0;
@@ -452,7 +365,7 @@ static int fill_write(struct nbd_conn *c)
 	return 1;
 }
 
-int nbd_cmd_recv_payload(struct nbd_conn *c)
+ssize_t nbd_cmd_recv_payload(struct nbd_conn *c)
 {
 	struct iovec iov[BIO_MAX_VECS + 1];
 	struct bvec_iter iter;
@@ -470,30 +383,34 @@ int nbd_cmd_recv_payload(struct nbd_conn *c)
 	iov[n].iov_base = c->rbuf + c->rlen;
 	iov[n].iov_len = NBD_RBUF_SIZE - c->rlen;
 	n++;
-	r = readv(c->fd, iov, (int)n);
+	r = nbd_transport_recvv(&c->tp, iov, (int)n);
 	if (r <= 0)
-		return (int)r;
+		return r;
 	k = (size_t)r < c->wfill.bi_size ? (uint32_t)r : c->wfill.bi_size;
 	bvec_iter_advance(c->wbio->bi_io_vec, &c->wfill, k);
 	c->wleft -= k;
 	c->rlen += (uint32_t)(r - k);
 	if (!c->wfill.bi_size)
 		submit_write_bio(c);
-	return (int)r;
+	return r;
+}
+
+/* The refused WRITE's payload is gone: answer it. */
+static void skip_done(struct nbd_conn *c)
+{
+	struct nbd_cmd *cmd = c->skip.cmd;
+
+	c->skip.cmd = NULL;
+	c->skip.left = 0;
+	cmd_start_done(cmd);
 }
 
 void nbd_cmd_abort_write(struct nbd_conn *c)
 {
 	struct nbd_cmd *cmd = c->wcmd;
 
-	if (c->skip_cmd) {
-		cmd = c->skip_cmd;
-		c->skip_cmd = NULL;
-		c->wskip = 0;
-		cmd_start_done(cmd);
-		cmd = c->wcmd;
-	}
-
+	if (c->skip.cmd)
+		skip_done(c);
 	if (!cmd)
 		return;
 	if (c->wbio)
@@ -505,73 +422,66 @@ void nbd_cmd_abort_write(struct nbd_conn *c)
 	cmd_start_done(cmd);
 }
 
-/* Start one parsed request. 0, -EAGAIN (not consumed), or <0 to hang up. */
-static int start_cmd(struct nbd_conn *c, const uint8_t *h)
+/* A command in the front pad of a new parent bio; NULL when memory is short. */
+static struct nbd_cmd *cmd_alloc(struct nbd_conn *c, const struct nbd_request *req)
 {
-	uint16_t flags = nbd_get16(h + 4), type = nbd_get16(h + 6);
-	uint64_t cookie = nbd_get64(h + 8), offset = nbd_get64(h + 16);
-	uint32_t length = nbd_get32(h + 24), err;
 	struct nbd_cmd *cmd;
 	struct bio *bio;
 
-	if (type == NBD_CMD_DISC) {
-		c->rpos += NBD_REQUEST_LEN;
-		c->why = "client disconnected";
-		c->closing = true;
-		return -EAGAIN;
-	}
-	if (type == NBD_CMD_WRITE && length > MAX_SKIP_PAYLOAD) {
-		c->why = "impossible write length";
-		return -EPROTO;
-	}
 	bio = bio_alloc_bioset(BLK_GFP_NOWAIT, 0, &c->ex->bs);
 	if (!bio)
-		return stall(c);
+		return NULL;
 	cmd = bio_pad_obj(bio, struct nbd_cmd, bio);
 	memset(cmd, 0, offsetof(struct nbd_cmd, bio));
 	cmd->conn = c;
-	cmd->cookie = cookie;
-	cmd->offset = offset;
-	cmd->length = length;
-	cmd->type = type;
-	cmd->flags = flags;
+	cmd->cookie = be64toh(req->cookie);
+	cmd->offset = be64toh(req->offset);
+	cmd->length = be32toh(req->count);
+	cmd->type = be16toh(req->type);
+	cmd->flags = be16toh(req->flags);
 	bio->bi_end_io = cmd_endio;
 	c->nr_cmds++;
 	c->nr_active++;
+	if (cmd->type == NBD_CMD_READ || cmd->type == NBD_CMD_WRITE) {
+		cmd->charge = cmd->length;
+		c->held_bytes += cmd->length;
+	}
+	return cmd;
+}
 
-	if (type == NBD_CMD_READ || type == NBD_CMD_WRITE) {
-		cmd->charge = length;
-		c->held_bytes += length;
+/* Answer a refused request with @err; a WRITE's payload is skipped first. */
+static void refuse_cmd(struct nbd_conn *c, struct nbd_cmd *cmd, uint32_t err,
+		       const char *why)
+{
+	const char *name = nbd_cmd_name(cmd->type);
+	char unknown[32];
+
+	if (!name) {
+		snprintf(unknown, sizeof(unknown), "command type %u", cmd->type);
+		name = unknown;
 	}
-	err = validate(c, cmd);
-	if (!err && type == NBD_CMD_READ) {
-		if (do_read(c, cmd)) {
-			/* Not consumed: the same request is tried again later. */
-			c->nr_active--;
-			nbd_cmd_free(cmd);
-			return stall(c);
-		}
+	log_debug("connection %u from %s: %s of %u bytes at %llu refused: %s",
+		  c->id, c->peer, name, cmd->length, (unsigned long long)cmd->offset, why);
+	/*
+	 * A refused WRITE's payload still follows: skip it, and answer only
+	 * after it, as clients expect no reply to a request they are still
+	 * sending.
+	 */
+	if (cmd->type == NBD_CMD_WRITE && cmd->length) {
+		cmd->error = err;
+		c->skip.cmd = cmd;
+		c->skip.left = cmd->length;
+		return;
 	}
-	c->rpos += NBD_REQUEST_LEN;
-	c->nr_requests++;
-	cmd->t_start = stats_now();
-	stats_start(&c->ex->stats);
-	if (err) {
-		/*
-		 * A refused WRITE's payload still follows: skip it, and answer
-		 * only after it, as clients expect no reply to a request
-		 * they are still sending.
-		 */
-		if (type == NBD_CMD_WRITE && length) {
-			c->wskip = length;
-			cmd->error = err;
-			c->skip_cmd = cmd;
-			return 0;
-		}
-		cmd_fail(cmd, err);
-		return 0;
-	}
-	switch (type) {
+	cmd_fail(cmd, err);
+}
+
+/* Start a validated command; a READ has been started already. */
+static void dispatch(struct nbd_conn *c, struct nbd_cmd *cmd)
+{
+	uint16_t flags = cmd->flags;
+
+	switch (cmd->type) {
 	case NBD_CMD_READ:
 		break;
 	case NBD_CMD_WRITE:
@@ -601,51 +511,89 @@ static int start_cmd(struct nbd_conn *c, const uint8_t *h)
 		do_block_status(c, cmd);
 		break;
 	}
+}
+
+/* Start one parsed request. 0, -EAGAIN (not consumed), or <0 to hang up. */
+static int start_cmd(struct nbd_conn *c, const struct nbd_request *req)
+{
+	uint16_t type = be16toh(req->type);
+	const char *why = NULL;
+	struct nbd_cmd *cmd;
+	uint32_t err;
+
+	if (type == NBD_CMD_DISC) {
+		c->rpos += sizeof(*req);
+		c->why = "client disconnected";
+		c->state = NBD_CONN_CLOSING;
+		return -EAGAIN;
+	}
+	if (type == NBD_CMD_WRITE && be32toh(req->count) > MAX_SKIP_PAYLOAD) {
+		c->why = "impossible write length";
+		return -EPROTO;
+	}
+	cmd = cmd_alloc(c, req);
+	if (!cmd)
+		return stall(c);
+	err = validate(c, cmd, &why);
+	if (!err && type == NBD_CMD_READ && do_read(c, cmd)) {
+		/* Not consumed: the same request is tried again later. */
+		c->nr_active--;
+		nbd_cmd_free(cmd);
+		return stall(c);
+	}
+	c->rpos += sizeof(*req);
+	c->nr_requests++;
+	cmd->t_start = stats_now();
+	stats_start(&c->ex->stats);
+	if (err)
+		refuse_cmd(c, cmd, err, why);
+	else
+		dispatch(c, cmd);
 	return 0;
+}
+
+/* Discard what has arrived of a refused WRITE's payload. 1 done, 0 more. */
+static int skip_payload(struct nbd_conn *c)
+{
+	uint32_t n = c->rlen - c->rpos;
+
+	if (n > c->skip.left)
+		n = c->skip.left;
+	c->rpos += n;
+	c->skip.left -= n;
+	if (c->skip.left)
+		return 0;
+	skip_done(c);
+	return 1;
 }
 
 int nbd_cmd_process(struct nbd_conn *c)
 {
+	const struct nbd_request *req;
 	int ret;
 
 	for (;;) {
-		if (c->wcmd) {
-			ret = fill_write(c);
+		if (c->wcmd || c->skip.cmd) {
+			ret = c->wcmd ? fill_write(c) : skip_payload(c);
 			if (ret <= 0)
 				return ret;
 			continue;
 		}
-		if (c->wskip) {
-			uint32_t n = c->rlen - c->rpos;
-
-			if (n > c->wskip)
-				n = c->wskip;
-			c->rpos += n;
-			c->wskip -= n;
-			if (c->wskip)
-				return 0;
-			if (c->skip_cmd) {
-				struct nbd_cmd *cmd = c->skip_cmd;
-
-				c->skip_cmd = NULL;
-				cmd_start_done(cmd);
-			}
-			continue;
-		}
-		if (c->closing || c->dead)
+		if (!nbd_conn_transmitting(c))
 			return -EAGAIN;
-		if (c->rlen - c->rpos < NBD_REQUEST_LEN)
+		if (c->rlen - c->rpos < sizeof(*req))
 			return 0;
 		if (c->nr_cmds && (c->nr_cmds >= MAX_CMDS ||
 				   c->held_bytes >= conn_cap(c))) {
-			c->throttled = true;
+			nbd_conn_set_input(c, NBD_INPUT_THROTTLED);
 			return -EAGAIN;
 		}
-		if (nbd_get32(c->rbuf + c->rpos) != NBD_REQUEST_MAGIC) {
+		req = (const struct nbd_request *)(c->rbuf + c->rpos);
+		if (be32toh(req->magic) != NBD_REQUEST_MAGIC) {
 			c->why = "bad request magic";
 			return -EPROTO;
 		}
-		ret = start_cmd(c, c->rbuf + c->rpos);
+		ret = start_cmd(c, req);
 		if (ret)
 			return ret;
 	}

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * An NBD connection's socket side: non-blocking reads into a receive
- * buffer that is parsed in batches, replies gathered into one sendmsg, and
- * the connection's life from accept to close.  Readiness comes from
- * ioloop_poll(), so this works on io_uring and on epoll alike.
+ * An NBD connection's I/O side: non-blocking reads into a receive buffer
+ * that is parsed in batches, replies gathered into one send, both through
+ * the connection's transport (nbd_transport.h), and the connection's life
+ * from accept to close (enum nbd_conn_state).  Readiness comes from
+ * ioloop_poll() on the transport's fds, so this works on io_uring and on
+ * epoll alike.
  */
 #include <config.h>
 
@@ -20,7 +22,7 @@
 #include "daemon/log.h"
 #include "daemon/nbd-protocol.h"
 #include "daemon/nbd_conn.h"
-#include "daemon/worker.h"
+#include "daemon/nbd_worker.h"
 
 /* iovecs per sendmsg: replies to a batch of reads go out in one call. */
 #define SEND_IOVS	256
@@ -36,7 +38,16 @@ static unsigned int next_conn_id(void)
 
 void nbd_conn_mark(struct nbd_conn *c)
 {
-	worker_mark(c->w, c);
+	nbd_worker_mark(c->w, c);
+}
+
+void nbd_conn_set_input(struct nbd_conn *c, enum nbd_input_pause pause)
+{
+	if (c->input_pause == NBD_INPUT_STALLED)
+		c->w->nr_stalled--;
+	if (pause == NBD_INPUT_STALLED)
+		c->w->nr_stalled++;
+	c->input_pause = pause;
 }
 
 static void in_cb(struct ioloop_op *op, int res, unsigned int flags)
@@ -61,9 +72,9 @@ static void out_cb(struct ioloop_op *op, int res, unsigned int flags)
 
 static void arm_in(struct nbd_conn *c)
 {
-	if (c->in_armed || c->dead)
+	if (c->in_armed || c->state == NBD_CONN_DEAD)
 		return;
-	if (ioloop_poll(c->w->loop, c->fd, POLLIN | POLLRDHUP, &c->in_op)) {
+	if (ioloop_poll(c->w->loop, c->tp.fd, POLLIN | POLLRDHUP, &c->in_op)) {
 		nbd_conn_kill(c, "cannot poll the socket");
 		return;
 	}
@@ -72,32 +83,27 @@ static void arm_in(struct nbd_conn *c)
 
 static void arm_out(struct nbd_conn *c)
 {
-	if (c->out_armed || c->dead)
+	if (c->out_armed || c->state == NBD_CONN_DEAD)
 		return;
-	if (ioloop_poll(c->w->loop, c->wfd, POLLOUT, &c->out_op)) {
+	if (ioloop_poll(c->w->loop, c->tp.wfd, POLLOUT, &c->out_op)) {
 		nbd_conn_kill(c, "cannot poll the socket");
 		return;
 	}
 	c->out_armed = true;
 }
 
-void nbd_conn_start(struct worker *w, const struct nbd_server *srv, int fd,
+void nbd_conn_start(struct nbd_worker *w, const struct nbd_server *srv, int fd,
 		    const char *peer)
 {
 	struct nbd_conn *c = calloc(1, sizeof(*c));
 
 	if (!c)
 		goto fail;
-	c->fd = fd;
-	c->wfd = -1;
 	c->rbuf = malloc(NBD_RBUF_SIZE);
 	c->src = bio_kmalloc(BLK_GFP_WAIT, 1);
-	c->wfd = dup(fd);
-	if (!c->rbuf || !c->src || c->wfd < 0) {
+	if (!c->rbuf || !c->src || nbd_transport_socket_init(&c->tp, fd)) {
 		if (c->src)
 			bio_put(c->src);
-		if (c->wfd >= 0)
-			close(c->wfd);
 		free(c->rbuf);
 		free(c);
 		goto fail;
@@ -107,10 +113,11 @@ void nbd_conn_start(struct worker *w, const struct nbd_server *srv, int fd,
 	c->id = next_conn_id();
 	c->in_op.cb = in_cb;
 	c->out_op.cb = out_cb;
-	c->state = NBD_HS_FLAGS;
-	c->hs_deadline = time(NULL) + srv->handshake_timeout;
+	c->state = NBD_CONN_HANDSHAKE;
+	c->hs.step = NBD_HS_FLAGS;
+	c->hs.deadline = time(NULL) + srv->handshake_timeout;
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
-	worker_link(w, c);
+	nbd_worker_link(w, c);
 	w->nr_handshaking++;
 	log_debug("connection %u from %s (worker %u)", c->id, c->peer, w->idx);
 	nbd_handshake_greet(c);
@@ -124,31 +131,33 @@ fail:
 /* Append handshake bytes to the output buffer. */
 int nbd_conn_out(struct nbd_conn *c, const void *data, size_t len)
 {
-	if (c->olen + len > c->ocap) {
-		size_t cap = c->ocap ? c->ocap : 1024;
+	struct nbd_outbuf *o = &c->hs_out;
+
+	if (o->len + len > o->cap) {
+		size_t cap = o->cap ? o->cap : 1024;
 		uint8_t *n;
 
-		while (cap < c->olen + len)
+		while (cap < o->len + len)
 			cap *= 2;
-		n = realloc(c->obuf, cap);
+		n = realloc(o->data, cap);
 		if (!n)
 			return -ENOMEM;
-		c->obuf = n;
-		c->ocap = (uint32_t)cap;
+		o->data = n;
+		o->cap = (uint32_t)cap;
 	}
-	memcpy(c->obuf + c->olen, data, len);
-	c->olen += (uint32_t)len;
+	memcpy(o->data + o->len, data, len);
+	o->len += (uint32_t)len;
 	return 0;
 }
 
 void nbd_conn_queue_reply(struct nbd_conn *c, struct nbd_cmd *cmd)
 {
 	cmd->next = NULL;
-	if (c->sq_tail)
-		c->sq_tail->next = cmd;
+	if (c->reply_tail)
+		c->reply_tail->next = cmd;
 	else
-		c->sq_head = cmd;
-	c->sq_tail = cmd;
+		c->reply_head = cmd;
+	c->reply_tail = cmd;
 	nbd_conn_mark(c);
 }
 
@@ -186,7 +195,7 @@ static bool iov_add_cmd(struct iov_builder *b, struct nbd_cmd *cmd)
 {
 	unsigned int i;
 
-	if (!iov_add(b, cmd->hdr, cmd->hdr_len))
+	if (!iov_add(b, &cmd->reply.hdr, cmd->reply.hdr_len))
 		return false;
 	for (i = 0; i < cmd->nr_data; i++) {
 		struct bvec_iter iter;
@@ -197,7 +206,7 @@ static bool iov_add_cmd(struct iov_builder *b, struct nbd_cmd *cmd)
 				return false;
 		}
 	}
-	if (cmd->extra_len && !iov_add(b, cmd->extra, cmd->extra_len))
+	if (cmd->desc_len && !iov_add(b, cmd->desc, cmd->desc_len))
 		return false;
 	return true;
 }
@@ -205,59 +214,69 @@ static bool iov_add_cmd(struct iov_builder *b, struct nbd_cmd *cmd)
 /* Forget @n bytes that went out. */
 static void consume_sent(struct nbd_conn *c, size_t n)
 {
-	size_t k = c->olen - c->osent < n ? c->olen - c->osent : n;
+	struct nbd_outbuf *o = &c->hs_out;
+	size_t k = o->len - o->sent < n ? o->len - o->sent : n;
 
-	c->osent += (uint32_t)k;
+	o->sent += (uint32_t)k;
 	n -= k;
-	if (c->osent == c->olen)
-		c->osent = c->olen = 0;
-	while (n && c->sq_head) {
-		struct nbd_cmd *cmd = c->sq_head;
-		uint64_t left = cmd->reply_len - c->sq_off;
+	if (o->sent == o->len)
+		o->sent = o->len = 0;
+	while (n && c->reply_head) {
+		struct nbd_cmd *cmd = c->reply_head;
+		uint64_t left = cmd->reply.len - c->reply_sent;
 
 		if (n < left) {
-			c->sq_off += n;
+			c->reply_sent += n;
 			return;
 		}
 		n -= (size_t)left;
-		c->sq_off = 0;
-		c->sq_head = cmd->next;
-		if (!c->sq_head)
-			c->sq_tail = NULL;
+		c->reply_sent = 0;
+		c->reply_head = cmd->next;
+		if (!c->reply_head)
+			c->reply_tail = NULL;
 		nbd_cmd_free(cmd);
 	}
 }
 
-/* Send what is queued until done or the socket is full. */
+static bool output_pending(const struct nbd_conn *c)
+{
+	return c->hs_out.len > c->hs_out.sent || c->reply_head;
+}
+
+/* Gather the handshake bytes and the queued replies not yet sent. */
+static void gather_output(struct nbd_conn *c, struct iov_builder *b)
+{
+	struct nbd_cmd *cmd;
+
+	b->n = 0;
+	b->total = 0;
+	b->skip = 0;
+	if (c->hs_out.len > c->hs_out.sent)
+		iov_add(b, c->hs_out.data + c->hs_out.sent,
+			c->hs_out.len - c->hs_out.sent);
+	b->skip = c->reply_sent;
+	for (cmd = c->reply_head; cmd; cmd = cmd->next) {
+		if (!iov_add_cmd(b, cmd))
+			break;
+	}
+}
+
+/* Send what is queued until done or the transport is full. */
 static void flush_output(struct nbd_conn *c)
 {
-	while (!c->dead && (c->olen > c->osent || c->sq_head)) {
+	while (c->state != NBD_CONN_DEAD && output_pending(c)) {
 		struct iov_builder b;
-		struct msghdr msg;
-		struct nbd_cmd *cmd;
 		ssize_t n;
 
-		b.n = 0;
-		b.total = 0;
-		b.skip = 0;
-		if (c->olen > c->osent)
-			iov_add(&b, c->obuf + c->osent, c->olen - c->osent);
-		b.skip = c->sq_off;
-		for (cmd = c->sq_head; cmd; cmd = cmd->next) {
-			if (!iov_add_cmd(&b, cmd))
-				break;
+		gather_output(c, &b);
+		n = nbd_transport_sendv(&c->tp, b.iov, (int)b.n);
+		if (n == -EINTR)
+			continue;
+		if (n == -EAGAIN) {
+			arm_out(c);
+			return;
 		}
-		memset(&msg, 0, sizeof(msg));
-		msg.msg_iov = b.iov;
-		msg.msg_iovlen = b.n;
-		n = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK) {
-				arm_out(c);
-				return;
-			}
 			nbd_conn_kill(c, "send failed");
 			return;
 		}
@@ -286,28 +305,65 @@ static void compact_rbuf(struct nbd_conn *c)
 /* Parse what is buffered.  0: wants input; -EAGAIN: must wait; <0: kill. */
 static int parse_input(struct nbd_conn *c)
 {
+	struct blk_plug plug;
 	int ret;
 
 	for (;;) {
-		if (c->state == NBD_TRANSMISSION) {
-			struct blk_plug plug;
-
+		switch (c->state) {
+		case NBD_CONN_TRANSMISSION:
+		case NBD_CONN_REFUSING:
 			/* Contiguous bios of one batch merge into one request. */
 			blk_start_plug(&plug);
 			ret = nbd_cmd_process(c);
 			blk_finish_plug(&plug);
 			return ret;
+		case NBD_CONN_HANDSHAKE:
+			ret = nbd_handshake_step(c);
+			if (c->state == NBD_CONN_DEAD)
+				return -EAGAIN;
+			if (ret <= 0)
+				return ret;
+			break;
+		case NBD_CONN_CLOSING:
+		case NBD_CONN_DEAD:
+			return -EAGAIN;
 		}
-		ret = nbd_handshake_step(c);
-		if (c->dead)
-			return -EAGAIN;
-		if (ret < 0)
-			return ret;
-		if (!ret)
-			return 0;
-		if (c->closing)
-			return -EAGAIN;
 	}
+}
+
+static bool input_open(const struct nbd_conn *c)
+{
+	return c->state != NBD_CONN_CLOSING && c->state != NBD_CONN_DEAD;
+}
+
+/* Receive more: into the pending WRITE's pages, or the buffer. */
+static ssize_t receive(struct nbd_conn *c, size_t *want)
+{
+	ssize_t n;
+
+	if (c->wcmd && c->wbio && c->rpos == c->rlen) {
+		*want = 1;	/* always worth a second look */
+		return nbd_cmd_recv_payload(c);
+	}
+	*want = NBD_RBUF_SIZE - c->rlen;
+	n = nbd_transport_recv(&c->tp, c->rbuf + c->rlen, *want);
+	if (n > 0)
+		c->rlen += (uint32_t)n;
+	return n;
+}
+
+/* parse_input(), killing @c on a protocol error; false: stop reading. */
+static bool parse_or_kill(struct nbd_conn *c)
+{
+	int ret = parse_input(c);
+
+	if (ret == -EAGAIN)
+		return false;	/* paused or closing: resumed later */
+	if (ret < 0) {
+		nbd_conn_kill(c, "protocol error");
+		return false;
+	}
+	return true;
 }
 
 /*
@@ -316,46 +372,29 @@ static int parse_input(struct nbd_conn *c)
  */
 static void process_input(struct nbd_conn *c)
 {
-	int round, ret;
+	int round;
 
 	for (round = 0;; round++) {
 		size_t want;
 		ssize_t n;
 
-		if (c->dead || c->closing)
-			return;
-		ret = parse_input(c);
-		if (ret == -EAGAIN)
-			return;		/* stalled or throttled: resumed later */
-		if (ret < 0) {
-			nbd_conn_kill(c, "protocol error");
-			return;
-		}
-		if (c->dead || c->closing)
+		if (!input_open(c) || !parse_or_kill(c) || !input_open(c))
 			return;
 		if (round == RECV_ROUNDS)
 			break;
 		compact_rbuf(c);
-		if (c->wcmd && c->wbio && c->rpos == c->rlen) {
-			want = 1;	/* always worth a second look */
-			n = nbd_cmd_recv_payload(c);
-		} else {
-			want = NBD_RBUF_SIZE - c->rlen;
-			n = recv(c->fd, c->rbuf + c->rlen, want, MSG_DONTWAIT);
-			if (n > 0)
-				c->rlen += (uint32_t)n;
-		}
+		n = receive(c, &want);
 		if (n == 0) {
 			if (!c->why)
 				c->why = "client closed";
 			nbd_conn_shutdown(c);
 			return;
 		}
+		if (n == -EINTR)
+			continue;
+		if (n == -EAGAIN)
+			break;
 		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				break;
 			nbd_conn_kill(c, "receive failed");
 			return;
 		}
@@ -365,110 +404,124 @@ static void process_input(struct nbd_conn *c)
 		 * would only say EAGAIN.
 		 */
 		if ((size_t)n < want) {
-			ret = parse_input(c);
-			if (ret == -EAGAIN)
+			if (!parse_or_kill(c))
 				return;
-			if (ret < 0) {
-				nbd_conn_kill(c, "protocol error");
-				return;
-			}
 			break;
 		}
 	}
-	if (!c->dead && !c->closing)
+	if (input_open(c))
 		arm_in(c);
 }
 
 void nbd_conn_resume(struct nbd_conn *c)
 {
-	if (!c->stalled)
+	if (c->input_pause != NBD_INPUT_STALLED)
 		return;
-	c->stalled = false;
-	c->w->nr_stalled--;
+	nbd_conn_set_input(c, NBD_INPUT_READING);
 	if (!c->in_armed)
 		process_input(c);
 	nbd_conn_mark(c);
 }
 
+static void log_close(const struct nbd_conn *c)
+{
+	log_debug("connection %u from %s%s%s%s closed: %s, %llu requests",
+		  c->id, c->peer, c->ex ? " (export '" : "", c->ex ? c->ex->name : "",
+		  c->ex ? "')" : "", c->why ? c->why : "done",
+		  (unsigned long long)c->nr_requests);
+}
+
 static void destroy(struct nbd_conn *c)
 {
-	struct worker *w = c->w;
+	struct nbd_worker *w = c->w;
 
-	while (c->sq_head) {
-		struct nbd_cmd *cmd = c->sq_head;
+	while (c->reply_head) {
+		struct nbd_cmd *cmd = c->reply_head;
 
-		c->sq_head = cmd->next;
+		c->reply_head = cmd->next;
 		nbd_cmd_free(cmd);
 	}
-	if (c->state != NBD_TRANSMISSION)
+	if (!nbd_conn_negotiated(c))
 		w->nr_handshaking--;
-	if (c->stalled)
-		w->nr_stalled--;
-	worker_unlink(w, c);
-	log_info("connection %u from %s%s%s%s closed: %s, %llu requests",
-		 c->id, c->peer, c->ex ? " (export '" : "", c->ex ? c->ex->name : "",
-		 c->ex ? "')" : "", c->why ? c->why : "done",
-		 (unsigned long long)c->nr_requests);
+	nbd_conn_set_input(c, NBD_INPUT_READING);
+	nbd_worker_unlink(w, c);
+	log_close(c);
 	if (c->ex) {
 		atomic_fetch_sub(&c->ex->stats.connections, 1);
 		export_put(c->ex);
 	}
-	ioloop_forget_file(w->loop, c->fd);
-	close(c->wfd);
-	close(c->fd);
+	ioloop_forget_file(w->loop, c->tp.fd);
+	nbd_transport_close(&c->tp);
 	bio_put(c->src);
 	free(c->meta_export);
-	free(c->obuf);
+	free(c->hs_out.data);
 	free(c->rbuf);
 	free(c);
 }
 
+/* Everything asked was answered and sent. */
+static bool quiescent(const struct nbd_conn *c)
+{
+	return !c->nr_active && !c->wcmd && !c->skip.cmd && !output_pending(c);
+}
+
 void nbd_conn_service(struct nbd_conn *c)
 {
-	if (!c->dead) {
+	if (c->state != NBD_CONN_DEAD) {
 		flush_output(c);
 		/* Input resumes when the poll fires, or once below the cap. */
-		if (!c->in_armed && !c->stalled && !c->throttled &&
-		    !c->closing && !c->dead)
+		if (!c->in_armed && c->input_pause == NBD_INPUT_READING &&
+		    input_open(c))
 			process_input(c);
 		flush_output(c);
 	}
-	if (c->closing && !c->dead && !c->nr_active && !c->wcmd && !c->skip_cmd &&
-	    !c->sq_head && c->olen == c->osent) {
+	if (c->state == NBD_CONN_CLOSING && quiescent(c)) {
 		/* Everything answered: the orderly end. */
-		c->dead = true;
-		shutdown(c->fd, SHUT_RDWR);
+		c->state = NBD_CONN_DEAD;
+		nbd_transport_shutdown(&c->tp, SHUT_RDWR);
 	}
 	/* Still queued for another pass: free it on that one. */
-	if (c->dead && !c->nr_active && !c->in_armed && !c->out_armed &&
-	    !c->on_dirty)
+	if (c->state == NBD_CONN_DEAD && !c->nr_active && !c->in_armed &&
+	    !c->out_armed && !c->on_dirty)
 		destroy(c);
+}
+
+void nbd_conn_refuse(struct nbd_conn *c)
+{
+	if (c->state != NBD_CONN_TRANSMISSION) {
+		nbd_conn_shutdown(c);
+		return;
+	}
+	c->state = NBD_CONN_REFUSING;
+	nbd_conn_mark(c);
 }
 
 void nbd_conn_shutdown(struct nbd_conn *c)
 {
-	if (c->state != NBD_TRANSMISSION) {
+	if (c->state == NBD_CONN_DEAD)
+		return;
+	if (!nbd_conn_negotiated(c)) {
 		nbd_conn_kill(c, c->why ? c->why : "stopping");
 		return;
 	}
 	if (!c->why)
 		c->why = "stopping";
-	c->closing = true;
+	c->state = NBD_CONN_CLOSING;
 	nbd_cmd_abort_write(c);
 	/* Wake a pending input poll so nothing waits on it. */
-	shutdown(c->fd, SHUT_RD);
+	nbd_transport_shutdown(&c->tp, SHUT_RD);
 	nbd_conn_mark(c);
 }
 
 void nbd_conn_kill(struct nbd_conn *c, const char *why)
 {
-	if (c->dead)
+	if (c->state == NBD_CONN_DEAD)
 		return;
-	c->dead = true;
+	c->state = NBD_CONN_DEAD;
 	if (!c->why)
 		c->why = why;
 	nbd_cmd_abort_write(c);
 	/* Completes any armed poll, so the connection can be freed. */
-	shutdown(c->fd, SHUT_RDWR);
+	nbd_transport_shutdown(&c->tp, SHUT_RDWR);
 	nbd_conn_mark(c);
 }

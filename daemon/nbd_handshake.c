@@ -7,6 +7,7 @@
  */
 #include <config.h>
 
+#include <endian.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,7 +16,7 @@
 #include "daemon/log.h"
 #include "daemon/nbd-protocol.h"
 #include "daemon/nbd_conn.h"
-#include "daemon/worker.h"
+#include "daemon/nbd_worker.h"
 
 /* Option data we accept: names and queries fit with room to spare. */
 #define MAX_OPT_LEN	(64u << 10)
@@ -24,34 +25,52 @@
 
 void nbd_handshake_greet(struct nbd_conn *c)
 {
-	uint8_t g[18], *p = g;
+	struct nbd_new_handshake g = {
+		.nbdmagic = htobe64(NBD_MAGIC),
+		.version = htobe64(NBD_IHAVEOPT),
+		.gflags = htobe16(NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES),
+	};
 
-	p = nbd_put64(p, NBD_MAGIC);
-	p = nbd_put64(p, NBD_IHAVEOPT);
-	nbd_put16(p, NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES);
-	if (nbd_conn_out(c, g, sizeof(g)))
+	if (nbd_conn_out(c, &g, sizeof(g)))
 		nbd_conn_kill(c, "out of memory");
 }
 
-static int reply(struct nbd_conn *c, uint32_t opt, uint32_t type,
-		 const void *data, uint32_t len)
+/*
+ * An option reply: its header, then @flen bytes of @fixed and @slen of
+ * @str (a name or description after a fixed part).  1, or -ENOMEM.
+ */
+static int reply_parts(struct nbd_conn *c, uint32_t opt, uint32_t type,
+		       const void *fixed, uint32_t flen, const char *str,
+		       uint32_t slen)
 {
-	uint8_t h[20], *p = h;
+	struct nbd_fixed_new_option_reply h = {
+		.magic = htobe64(NBD_REP_MAGIC),
+		.option = htobe32(opt),
+		.reply = htobe32(type),
+		.replylen = htobe32(flen + slen),
+	};
 
-	p = nbd_put64(p, NBD_REP_MAGIC);
-	p = nbd_put32(p, opt);
-	p = nbd_put32(p, type);
-	nbd_put32(p, len);
-	if (nbd_conn_out(c, h, sizeof(h)) || (len && nbd_conn_out(c, data, len))) {
+	if (nbd_conn_out(c, &h, sizeof(h)) ||
+	    (flen && nbd_conn_out(c, fixed, flen)) ||
+	    (slen && nbd_conn_out(c, str, slen))) {
 		c->why = "out of memory";
 		return -ENOMEM;
 	}
 	return 1;
 }
 
+static int reply(struct nbd_conn *c, uint32_t opt, uint32_t type,
+		 const void *data, uint32_t len)
+{
+	return reply_parts(c, opt, type, data, len, NULL, 0);
+}
+
+/* An error reply to option @opt; @msg goes to the client and the debug log. */
 static int reply_err(struct nbd_conn *c, uint32_t opt, uint32_t type,
 		     const char *msg)
 {
+	log_debug("connection %u from %s: option %u refused: %s", c->id, c->peer,
+		  opt, msg);
 	return reply(c, opt, type, msg, (uint32_t)strlen(msg));
 }
 
@@ -79,6 +98,38 @@ static uint16_t export_tflags(const struct export *ex, bool structured)
 	return f;
 }
 
+/* A big-endian field of variable-length option data, at any alignment. */
+static uint32_t opt_get32(const uint8_t *data, uint32_t pos)
+{
+	uint32_t v;
+
+	memcpy(&v, data + pos, sizeof(v));
+	return be32toh(v);
+}
+
+static uint16_t opt_get16(const uint8_t *data, uint32_t pos)
+{
+	uint16_t v;
+
+	memcpy(&v, data + pos, sizeof(v));
+	return be16toh(v);
+}
+
+/*
+ * The export name that GO, INFO and the META_CONTEXT options start with,
+ * followed by at least @tail bytes: NULL, or why the option is invalid.
+ */
+static const char *opt_name(const uint8_t *data, uint32_t len, uint32_t tail,
+			    uint32_t *namelen)
+{
+	if (len < 4 + tail)
+		return "option too short";
+	*namelen = opt_get32(data, 0);
+	if (*namelen > NBD_MAX_STRING || (uint64_t)*namelen + 4 + tail > len)
+		return "bad export name length";
+	return NULL;
+}
+
 static void enter_transmission(struct nbd_conn *c, struct export *ex)
 {
 	struct export *meta = NULL;
@@ -92,17 +143,17 @@ static void enter_transmission(struct nbd_conn *c, struct export *ex)
 		c->meta_alloc = false;
 	if (meta)
 		export_put(meta);
-	c->state = NBD_TRANSMISSION;
+	c->state = NBD_CONN_TRANSMISSION;
 	c->w->nr_handshaking--;
 	atomic_fetch_add(&ex->stats.connections, 1);
-	log_info("connection %u from %s: export '%s'%s", c->id, c->peer, ex->name,
-		 c->structured ? ", structured replies" : "");
+	log_debug("connection %u from %s: export '%s'%s", c->id, c->peer, ex->name,
+		  c->structured ? ", structured replies" : "");
 }
 
 static int opt_export_name(struct nbd_conn *c, const uint8_t *data, uint32_t len)
 {
+	struct nbd_export_name_reply r = { 0 };
 	struct export *ex;
-	uint8_t r[10 + 124], *p = r;
 
 	ex = len > NBD_MAX_STRING ? NULL :
 	     registry_get(c->srv->reg, (const char *)data, len);
@@ -111,10 +162,9 @@ static int opt_export_name(struct nbd_conn *c, const uint8_t *data, uint32_t len
 		c->why = "unknown export (NBD_OPT_EXPORT_NAME)";
 		return -ENOENT;
 	}
-	p = nbd_put64(p, ex->be->size);
-	nbd_put16(p, export_tflags(ex, c->structured));
-	memset(r + 10, 0, 124);
-	if (nbd_conn_out(c, r, c->no_zeroes ? 10 : sizeof(r))) {
+	r.exportsize = htobe64(ex->be->size);
+	r.eflags = htobe16(export_tflags(ex, c->structured));
+	if (nbd_conn_out(c, &r, c->no_zeroes ? NBD_EXPORT_NAME_REPLY_SHORT : sizeof(r))) {
 		export_put(ex);
 		c->why = "out of memory";
 		return -ENOMEM;
@@ -123,59 +173,83 @@ static int opt_export_name(struct nbd_conn *c, const uint8_t *data, uint32_t len
 	return 1;
 }
 
-static int info_reply(struct nbd_conn *c, uint32_t opt, uint16_t type,
-		      const void *data, uint32_t len)
+/* NBD_REP_INFO: the export's size and flags, and its block sizes. */
+static int info_export(struct nbd_conn *c, uint32_t opt, const struct export *ex)
 {
-	uint8_t buf[2 + NBD_MAX_STRING + 32];
+	struct nbd_fixed_new_option_reply_info_export e = {
+		.info = htobe16(NBD_INFO_EXPORT),
+		.exportsize = htobe64(ex->be->size),
+		.eflags = htobe16(export_tflags(ex, c->structured)),
+	};
+	struct nbd_fixed_new_option_reply_info_block_size b = {
+		.info = htobe16(NBD_INFO_BLOCK_SIZE),
+		.minimum = htobe32(ex->min_block),
+		.preferred = htobe32(ex->pref_block),
+		.maximum = htobe32(ex->max_block),
+	};
+	int ret = reply(c, opt, NBD_REP_INFO, &e, sizeof(e));
 
-	nbd_put16(buf, type);
-	memcpy(buf + 2, data, len);
-	return reply(c, opt, NBD_REP_INFO, buf, 2 + len);
+	/* Block sizes always: they say which requests are legal. */
+	if (ret > 0)
+		ret = reply(c, opt, NBD_REP_INFO, &b, sizeof(b));
+	return ret;
+}
+
+/* NBD_REP_INFO of a name or description: @type, then the string. */
+static int info_string(struct nbd_conn *c, uint32_t opt, uint16_t type,
+		       const char *str)
+{
+	struct nbd_fixed_new_option_reply_info_name_or_desc h = {
+		.info = htobe16(type),
+	};
+
+	return reply_parts(c, opt, NBD_REP_INFO, &h, sizeof(h), str,
+			   (uint32_t)strlen(str));
+}
+
+/* The NBD_INFO_* the client asked for, each at most once. */
+static int info_requested(struct nbd_conn *c, uint32_t opt, const struct export *ex,
+			  const uint8_t *req, uint32_t nreq)
+{
+	bool sent_name = false, sent_desc = false;
+	uint32_t i;
+	int ret = 1;
+
+	for (i = 0; i < nreq && ret > 0; i++) {
+		uint16_t type = opt_get16(req, 2 * i);
+
+		if (type == NBD_INFO_NAME && !sent_name) {
+			sent_name = true;
+			ret = info_string(c, opt, NBD_INFO_NAME, ex->name);
+		} else if (type == NBD_INFO_DESCRIPTION && !sent_desc) {
+			sent_desc = true;
+			ret = info_string(c, opt, NBD_INFO_DESCRIPTION, ex->description);
+		}
+	}
+	return ret;
 }
 
 static int opt_info_go(struct nbd_conn *c, uint32_t opt, const uint8_t *data,
 		       uint32_t len)
 {
-	uint32_t namelen, i, nreq;
-	bool sent_name = false, sent_desc = false;
+	uint32_t namelen, nreq;
 	struct export *ex;
-	uint8_t b[20], *p;
+	const char *bad;
 	int ret;
 
-	if (len < 6)
-		return reply_err(c, opt, NBD_REP_ERR_INVALID, "option too short");
-	namelen = nbd_get32(data);
-	if (namelen > NBD_MAX_STRING || (uint64_t)namelen + 6 > len)
-		return reply_err(c, opt, NBD_REP_ERR_INVALID, "bad export name length");
-	nreq = nbd_get16(data + 4 + namelen);
+	bad = opt_name(data, len, 2, &namelen);
+	if (bad)
+		return reply_err(c, opt, NBD_REP_ERR_INVALID, bad);
+	nreq = opt_get16(data, 4 + namelen);
 	if (6 + namelen + 2ull * nreq != len)
 		return reply_err(c, opt, NBD_REP_ERR_INVALID, "bad option length");
 	ex = registry_get(c->srv->reg, (const char *)data + 4, namelen);
 	if (!ex)
 		return reply_err(c, opt, NBD_REP_ERR_UNKNOWN, "no such export");
 
-	p = nbd_put64(b, ex->be->size);
-	nbd_put16(p, export_tflags(ex, c->structured));
-	ret = info_reply(c, opt, NBD_INFO_EXPORT, b, 10);
-	/* Block sizes always: they say which requests are legal. */
-	p = nbd_put32(b, ex->min_block);
-	p = nbd_put32(p, ex->pref_block);
-	nbd_put32(p, ex->max_block);
+	ret = info_export(c, opt, ex);
 	if (ret > 0)
-		ret = info_reply(c, opt, NBD_INFO_BLOCK_SIZE, b, 12);
-	for (i = 0; i < nreq && ret > 0; i++) {
-		uint16_t type = nbd_get16(data + 6 + namelen + 2 * i);
-
-		if (type == NBD_INFO_NAME && !sent_name) {
-			sent_name = true;
-			ret = info_reply(c, opt, NBD_INFO_NAME, ex->name,
-					 (uint32_t)strlen(ex->name));
-		} else if (type == NBD_INFO_DESCRIPTION && !sent_desc) {
-			sent_desc = true;
-			ret = info_reply(c, opt, NBD_INFO_DESCRIPTION, ex->description,
-					 (uint32_t)strlen(ex->description));
-		}
-	}
+		ret = info_requested(c, opt, ex, data + 6 + namelen, nreq);
 	if (ret > 0)
 		ret = reply(c, opt, NBD_REP_ACK, NULL, 0);
 	if (ret > 0 && opt == NBD_OPT_GO)
@@ -191,16 +265,17 @@ static int list_one(struct export *ex, void *arg)
 	struct nbd_conn *c = arg;
 	uint32_t nl = (uint32_t)strlen(ex->name);
 	uint32_t dl = (uint32_t)strlen(ex->description);
-	uint8_t *buf = malloc(4 + nl + dl);
+	struct nbd_fixed_new_option_reply_server *s;
 	int ret;
 
-	if (!buf)
+	s = malloc(sizeof(*s) + nl + dl);
+	if (!s)
 		return -ENOMEM;
-	nbd_put32(buf, nl);
-	memcpy(buf + 4, ex->name, nl);
-	memcpy(buf + 4 + nl, ex->description, dl);
-	ret = reply(c, NBD_OPT_LIST, NBD_REP_SERVER, buf, 4 + nl + dl);
-	free(buf);
+	s->export_name_len = htobe32(nl);
+	memcpy(s + 1, ex->name, nl);
+	memcpy((char *)(s + 1) + nl, ex->description, dl);
+	ret = reply(c, NBD_OPT_LIST, NBD_REP_SERVER, s, (uint32_t)sizeof(*s) + nl + dl);
+	free(s);
 	/* reply(): 1, or -ENOMEM, which stops the walk. */
 	return ret > 0 ? 0 : ret;
 }
@@ -229,38 +304,58 @@ static bool query_matches(const uint8_t *q, uint32_t n, bool list)
 	return list && n == 5 && !memcmp(q, "base:", 5);
 }
 
+/*
+ * Walk the @nq queries from @pos of @data; whether one matches in *@match.
+ * NULL, or the reason the option is invalid.
+ */
+static const char *meta_queries(const uint8_t *data, uint32_t len, uint32_t pos,
+				uint32_t nq, bool list, bool *match)
+{
+	uint32_t i, ql;
+
+	for (i = 0; i < nq; i++) {
+		if (pos + 4 > len)
+			return "truncated query";
+		ql = opt_get32(data, pos);
+		if (ql > NBD_MAX_STRING || (uint64_t)pos + 4 + ql > len)
+			return "bad query length";
+		*match |= query_matches(data + pos + 4, ql, list);
+		pos += 4 + ql;
+	}
+	return pos != len ? "bad option length" : NULL;
+}
+
+/* NBD_REP_META_CONTEXT for base:allocation, with @id. */
+static int meta_reply(struct nbd_conn *c, uint32_t opt, uint32_t id)
+{
+	struct nbd_fixed_new_option_reply_meta_context m = {
+		.context_id = htobe32(id),
+	};
+
+	return reply_parts(c, opt, NBD_REP_META_CONTEXT, &m, sizeof(m),
+			   NBD_META_BASE_ALLOCATION,
+			   sizeof(NBD_META_BASE_ALLOCATION) - 1);
+}
+
 static int opt_meta(struct nbd_conn *c, uint32_t opt, const uint8_t *data,
 		    uint32_t len)
 {
 	bool list = opt == NBD_OPT_LIST_META_CONTEXT, match = false;
 	struct export *ex;
-	uint32_t namelen, nq, i, pos;
-	uint8_t r[4 + sizeof(NBD_META_BASE_ALLOCATION)];
+	uint32_t namelen, nq;
+	const char *bad;
 	int ret;
 
 	if (!c->structured)
 		return reply_err(c, opt, NBD_REP_ERR_INVALID,
 				 "negotiate structured replies first");
-	if (len < 8)
-		return reply_err(c, opt, NBD_REP_ERR_INVALID, "option too short");
-	namelen = nbd_get32(data);
-	if (namelen > NBD_MAX_STRING || (uint64_t)namelen + 8 > len)
-		return reply_err(c, opt, NBD_REP_ERR_INVALID, "bad export name length");
-	nq = nbd_get32(data + 4 + namelen);
-	pos = 8 + namelen;
-	for (i = 0; i < nq; i++) {
-		uint32_t ql;
-
-		if (pos + 4 > len)
-			return reply_err(c, opt, NBD_REP_ERR_INVALID, "truncated query");
-		ql = nbd_get32(data + pos);
-		if (ql > NBD_MAX_STRING || (uint64_t)pos + 4 + ql > len)
-			return reply_err(c, opt, NBD_REP_ERR_INVALID, "bad query length");
-		match |= query_matches(data + pos + 4, ql, list);
-		pos += 4 + ql;
-	}
-	if (pos != len)
-		return reply_err(c, opt, NBD_REP_ERR_INVALID, "bad option length");
+	bad = opt_name(data, len, 4, &namelen);
+	if (bad)
+		return reply_err(c, opt, NBD_REP_ERR_INVALID, bad);
+	nq = opt_get32(data, 4 + namelen);
+	bad = meta_queries(data, len, 8 + namelen, nq, list, &match);
+	if (bad)
+		return reply_err(c, opt, NBD_REP_ERR_INVALID, bad);
 	ex = registry_get(c->srv->reg, (const char *)data + 4, namelen);
 	if (!ex)
 		return reply_err(c, opt, NBD_REP_ERR_UNKNOWN, "no such export");
@@ -274,11 +369,8 @@ static int opt_meta(struct nbd_conn *c, uint32_t opt, const uint8_t *data,
 		c->meta_alloc = match && c->meta_export;
 	}
 	ret = 1;
-	if (match) {
-		nbd_put32(r, list ? 0 : NBD_META_ID_BASE_ALLOCATION);
-		memcpy(r + 4, NBD_META_BASE_ALLOCATION, sizeof(r) - 4);
-		ret = reply(c, opt, NBD_REP_META_CONTEXT, r, sizeof(r) - 1);
-	}
+	if (match)
+		ret = meta_reply(c, opt, list ? 0 : NBD_META_ID_BASE_ALLOCATION);
 	if (ret > 0)
 		ret = reply(c, opt, NBD_REP_ACK, NULL, 0);
 	return ret;
@@ -292,7 +384,7 @@ static int handle_option(struct nbd_conn *c, uint32_t opt, const uint8_t *data,
 		return opt_export_name(c, data, len);
 	case NBD_OPT_ABORT:
 		c->why = "client aborted";
-		c->closing = true;
+		c->state = NBD_CONN_CLOSING;
 		return reply(c, opt, NBD_REP_ACK, NULL, 0);
 	case NBD_OPT_LIST:
 		return opt_list(c, len);
@@ -315,58 +407,73 @@ static int handle_option(struct nbd_conn *c, uint32_t opt, const uint8_t *data,
 	}
 }
 
-int nbd_handshake_step(struct nbd_conn *c)
+/* The client's flags, after our greeting. */
+static int client_flags(struct nbd_conn *c, const uint8_t *p, uint32_t avail)
 {
-	uint32_t avail = c->rlen - c->rpos, opt, len;
-	const uint8_t *p = c->rbuf + c->rpos;
+	const struct nbd_new_handshake_client *h = (const void *)p;
+	uint32_t flags;
 
-	/* The rest of an option too big to take. */
-	if (c->wskip) {
-		uint32_t n = avail < c->wskip ? avail : c->wskip;
-
-		c->rpos += n;
-		c->wskip -= n;
-		return n ? 1 : 0;
-	}
-	if (c->state == NBD_HS_FLAGS) {
-		uint32_t flags;
-
-		if (avail < 4)
-			return 0;
-		flags = nbd_get32(p);
-		c->rpos += 4;
-		if (flags & ~(NBD_FLAG_C_FIXED_NEWSTYLE | NBD_FLAG_C_NO_ZEROES)) {
-			c->why = "unknown client flags";
-			return -EPROTO;
-		}
-		if (!(flags & NBD_FLAG_C_FIXED_NEWSTYLE)) {
-			c->why = "client is not fixed newstyle";
-			return -EPROTO;
-		}
-		c->no_zeroes = flags & NBD_FLAG_C_NO_ZEROES;
-		c->state = NBD_HS_OPTS;
-		return 1;
-	}
-	if (avail < NBD_OPT_HDR_LEN)
+	if (avail < sizeof(*h))
 		return 0;
-	if (nbd_get64(p) != NBD_IHAVEOPT) {
+	flags = be32toh(h->cflags);
+	c->rpos += sizeof(*h);
+	if (flags & ~(NBD_FLAG_C_FIXED_NEWSTYLE | NBD_FLAG_C_NO_ZEROES)) {
+		c->why = "unknown client flags";
+		return -EPROTO;
+	}
+	if (!(flags & NBD_FLAG_C_FIXED_NEWSTYLE)) {
+		c->why = "client is not fixed newstyle";
+		return -EPROTO;
+	}
+	c->no_zeroes = flags & NBD_FLAG_C_NO_ZEROES;
+	c->hs.step = NBD_HS_OPTS;
+	return 1;
+}
+
+/* One option, header and data, once all of it is buffered. */
+static int option(struct nbd_conn *c, const uint8_t *p, uint32_t avail)
+{
+	const struct nbd_new_option *h = (const void *)p;
+	uint32_t opt, len;
+
+	if (avail < sizeof(*h))
+		return 0;
+	if (be64toh(h->version) != NBD_IHAVEOPT) {
 		c->why = "bad option magic";
 		return -EPROTO;
 	}
-	opt = nbd_get32(p + 8);
-	len = nbd_get32(p + 12);
+	opt = be32toh(h->option);
+	len = be32toh(h->optlen);
 	if (len > MAX_OPT_LEN) {
-		c->rpos += NBD_OPT_HDR_LEN;
+		c->rpos += sizeof(*h);
 		if (len > MAX_SKIP_LEN) {
 			c->why = "option too long";
-			c->closing = true;
+			c->state = NBD_CONN_CLOSING;
 		} else {
-			c->wskip = len;
+			c->hs.opt_skip = len;
 		}
 		return reply_err(c, opt, NBD_REP_ERR_TOO_BIG, "option too long");
 	}
-	if (avail < NBD_OPT_HDR_LEN + len)
+	if (avail < sizeof(*h) + len)
 		return 0;
-	c->rpos += NBD_OPT_HDR_LEN + len;
-	return handle_option(c, opt, p + NBD_OPT_HDR_LEN, len);
+	c->rpos += sizeof(*h) + len;
+	return handle_option(c, opt, p + sizeof(*h), len);
+}
+
+int nbd_handshake_step(struct nbd_conn *c)
+{
+	uint32_t avail = c->rlen - c->rpos;
+	const uint8_t *p = c->rbuf + c->rpos;
+
+	/* The rest of an option too big to take. */
+	if (c->hs.opt_skip) {
+		uint32_t n = avail < c->hs.opt_skip ? avail : c->hs.opt_skip;
+
+		c->rpos += n;
+		c->hs.opt_skip -= n;
+		return n ? 1 : 0;
+	}
+	if (c->hs.step == NBD_HS_FLAGS)
+		return client_flags(c, p, avail);
+	return option(c, p, avail);
 }

@@ -165,7 +165,8 @@ sock=$tmp/blockd.sock
 img=$tmp/disk.img
 disk_size=$((64 << 20))
 start_blockd() {
-	"$blockd" -f --unix "$sock" --tcp "127.0.0.1:$port" \
+	# --log-level debug: each connection's export and close lines are read below.
+	"$blockd" -f --log-level debug --unix "$sock" --tcp "127.0.0.1:$port" \
 		--export first=memory:,size=16M \
 		--export "disk=file:$img,size=$disk_size" \
 		--export bad=memory:,size=64M,fail-writes=1 >"$tmp/blockd.log" 2>&1 &

@@ -7,6 +7,7 @@
  * against a daemon whose default export is a memory: disk of at least
  * 16 MiB.
  */
+#include <endian.h>
 #include <errno.h>
 #include <poll.h>
 #include <stdbool.h>
@@ -88,36 +89,44 @@ static bool closed_by_server(int fd)
 
 static bool greeting(int fd, uint32_t cflags)
 {
-	uint8_t g[18], f[4];
+	struct nbd_new_handshake g;
+	struct nbd_new_handshake_client f = { .cflags = htobe32(cflags) };
 
-	if (!read_full(fd, g, sizeof(g)) || nbd_get64(g) != NBD_MAGIC ||
-	    nbd_get64(g + 8) != NBD_IHAVEOPT)
+	if (!read_full(fd, &g, sizeof(g)) || be64toh(g.nbdmagic) != NBD_MAGIC ||
+	    be64toh(g.version) != NBD_IHAVEOPT)
 		return false;
-	nbd_put32(f, cflags);
-	return write_full(fd, f, 4);
+	return write_full(fd, &f, sizeof(f));
+}
+
+/* An option header with any magic and length, and no data. */
+static bool send_opt_hdr(int fd, uint64_t magic, uint32_t opt, uint32_t len)
+{
+	struct nbd_new_option h = {
+		.version = htobe64(magic),
+		.option = htobe32(opt),
+		.optlen = htobe32(len),
+	};
+
+	return write_full(fd, &h, sizeof(h));
 }
 
 static bool send_opt(int fd, uint32_t opt, const void *data, uint32_t len)
 {
-	uint8_t h[16];
-
-	nbd_put64(h, NBD_IHAVEOPT);
-	nbd_put32(h + 8, opt);
-	nbd_put32(h + 12, len);
-	return write_full(fd, h, 16) && (!len || write_full(fd, data, len));
+	return send_opt_hdr(fd, NBD_IHAVEOPT, opt, len) &&
+	       (!len || write_full(fd, data, len));
 }
 
 /* Read one option reply; its type, or 0 on failure.  Data is skipped. */
 static uint32_t read_opt_reply(int fd, uint32_t opt)
 {
-	uint8_t h[20];
+	struct nbd_fixed_new_option_reply h;
 	uint32_t len;
 	char skip[1024];
 
-	if (!read_full(fd, h, 20) || nbd_get64(h) != NBD_REP_MAGIC ||
-	    nbd_get32(h + 8) != opt)
+	if (!read_full(fd, &h, sizeof(h)) || be64toh(h.magic) != NBD_REP_MAGIC ||
+	    be32toh(h.option) != opt)
 		return 0;
-	len = nbd_get32(h + 16);
+	len = be32toh(h.replylen);
 	while (len) {
 		uint32_t n = len < sizeof(skip) ? len : sizeof(skip);
 
@@ -125,7 +134,7 @@ static uint32_t read_opt_reply(int fd, uint32_t opt)
 			return 0;
 		len -= n;
 	}
-	return nbd_get32(h + 12);
+	return be32toh(h.reply);
 }
 
 /* Fixed newstyle, NBD_OPT_GO to the default export, simple replies. */
@@ -145,26 +154,27 @@ static bool handshake_go(int fd)
 static bool send_req(int fd, uint16_t type, uint64_t off, uint32_t len,
 		     uint64_t ck)
 {
-	uint8_t r[28];
+	struct nbd_request r = {
+		.magic = htobe32(NBD_REQUEST_MAGIC),
+		.flags = 0,
+		.type = htobe16(type),
+		.cookie = htobe64(ck),
+		.offset = htobe64(off),
+		.count = htobe32(len),
+	};
 
-	nbd_put32(r, NBD_REQUEST_MAGIC);
-	nbd_put16(r + 4, 0);
-	nbd_put16(r + 6, type);
-	nbd_put64(r + 8, ck);
-	nbd_put64(r + 16, off);
-	nbd_put32(r + 24, len);
-	return write_full(fd, r, 28);
+	return write_full(fd, &r, sizeof(r));
 }
 
 /* A simple reply for @ck; its error, or -1. */
 static int read_simple(int fd, uint64_t ck)
 {
-	uint8_t h[16];
+	struct nbd_simple_reply h;
 
-	if (!read_full(fd, h, 16) || nbd_get32(h) != NBD_SIMPLE_REPLY_MAGIC ||
-	    nbd_get64(h + 8) != ck)
+	if (!read_full(fd, &h, sizeof(h)) || be32toh(h.magic) != NBD_SIMPLE_REPLY_MAGIC ||
+	    be64toh(h.cookie) != ck)
 		return -1;
-	return (int)nbd_get32(h + 4);
+	return (int)be32toh(h.error);
 }
 
 /* The well-behaved client writes and reads back 64 KiB. */
@@ -212,34 +222,21 @@ static long rss_bytes(const char *pid)
 	return kb * 1024;
 }
 
-int main(int argc, char **argv)
+/* Handshakes cut short or malformed: each ends the connection. */
+static void bad_handshakes(void)
 {
-	long limit, rss;
+	uint8_t g[sizeof(struct nbd_new_handshake)];
 	int fd;
-
-	if (argc != 4) {
-		fprintf(stderr, "usage: %s SOCKET PID RSS_LIMIT_BYTES\n", argv[0]);
-		return 2;
-	}
-	sock_path = argv[1];
-	limit = atol(argv[3]);
-
-	good = connect_raw();
-	result(handshake_go(good) && good_works(), "second client: handshake and I/O");
 
 	/* Truncated handshake: two bytes of the flags, then EOF. */
 	fd = connect_raw();
 	greeting(fd, 0);	/* 4 bytes; the server wants no fewer */
 	close(fd);
 	fd = connect_raw();
-	{
-		uint8_t g[18];
-
-		read_full(fd, g, sizeof(g));
-		write_full(fd, "\0\0", 2);
-		shutdown(fd, SHUT_WR);
-		check_case("truncated handshake: disconnected", closed_by_server(fd));
-	}
+	read_full(fd, g, sizeof(g));
+	write_full(fd, "\0\0", 2);
+	shutdown(fd, SHUT_WR);
+	check_case("truncated handshake: disconnected", closed_by_server(fd));
 	close(fd);
 
 	fd = connect_raw();
@@ -251,31 +248,23 @@ int main(int argc, char **argv)
 	greeting(fd, 0);
 	check_case("client without fixed newstyle: disconnected", closed_by_server(fd));
 	close(fd);
+}
+
+/* Options the server must refuse, or hang up on. */
+static void bad_options(void)
+{
+	int fd;
 
 	fd = connect_raw();
 	greeting(fd, NBD_FLAG_C_FIXED_NEWSTYLE);
-	{
-		uint8_t h[16];
-
-		nbd_put64(h, 0x1122334455667788ull);
-		nbd_put32(h + 8, NBD_OPT_GO);
-		nbd_put32(h + 12, 0);
-		write_full(fd, h, 16);
-	}
+	send_opt_hdr(fd, 0x1122334455667788ull, NBD_OPT_GO, 0);
 	check_case("wrong option magic: disconnected", closed_by_server(fd));
 	close(fd);
 
 	fd = connect_raw();
 	greeting(fd, NBD_FLAG_C_FIXED_NEWSTYLE);
-	{
-		uint8_t h[16];
-
-		nbd_put64(h, NBD_IHAVEOPT);
-		nbd_put32(h + 8, NBD_OPT_GO);
-		nbd_put32(h + 12, 0xffffffffu);
-		write_full(fd, h, 16);
-		write_full(fd, h, 16);	/* a little of the "4 GiB" */
-	}
+	send_opt_hdr(fd, NBD_IHAVEOPT, NBD_OPT_GO, 0xffffffffu);
+	send_opt_hdr(fd, NBD_IHAVEOPT, NBD_OPT_GO, 0xffffffffu);	/* a little of the "4 GiB" */
 	check_case("option length of 4 GiB: NBD_REP_ERR_TOO_BIG",
 		   read_opt_reply(fd, NBD_OPT_GO) == NBD_REP_ERR_TOO_BIG &&
 		   closed_by_server(fd));
@@ -286,16 +275,12 @@ int main(int argc, char **argv)
 	send_opt(fd, 4242, "x", 1);
 	{
 		bool ok = read_opt_reply(fd, 4242) == NBD_REP_ERR_UNSUP;
-		uint8_t info[10];
+		struct nbd_export_name_reply info;
 
 		/* The same connection goes on: NBD_OPT_EXPORT_NAME, then a read. */
 		send_opt(fd, NBD_OPT_EXPORT_NAME, "", 0);
-		ok = ok && read_full(fd, info, 10) && nbd_get64(info) >= (16 << 20);
-		{
-			uint8_t zeros[124];
-
-			ok = ok && read_full(fd, zeros, sizeof(zeros));
-		}
+		ok = ok && read_full(fd, &info, sizeof(info)) &&
+		     be64toh(info.exportsize) >= (16 << 20);
 		ok = ok && send_req(fd, NBD_CMD_READ, 0, 4096, 77) && read_simple(fd, 77) == 0;
 		check_case("unknown option: NBD_REP_ERR_UNSUP, then EXPORT_NAME works", ok);
 	}
@@ -306,26 +291,26 @@ int main(int argc, char **argv)
 	send_opt(fd, NBD_OPT_EXPORT_NAME, "nope", 4);
 	check_case("EXPORT_NAME of an unknown export: disconnected", closed_by_server(fd));
 	close(fd);
+}
+
+/* Bad input once in transmission. */
+static void bad_requests(void)
+{
+	/* Long enough to be taken for a request. */
+	static const uint8_t info[14] = { 0, 0, 0, 8, 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h' };
+	char garbage[sizeof(struct nbd_request)];
+	int fd;
 
 	fd = connect_raw();
 	handshake_go(fd);
-	{
-		/* Long enough to be taken for a request. */
-		uint8_t d[14] = { 0, 0, 0, 8, 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 0, 0 };
-
-		send_opt(fd, NBD_OPT_INFO, d, sizeof(d));
-	}
+	send_opt(fd, NBD_OPT_INFO, info, sizeof(info));
 	check_case("option after GO: disconnected", closed_by_server(fd));
 	close(fd);
 
 	fd = connect_raw();
 	handshake_go(fd);
-	{
-		char garbage[28];
-
-		memset(garbage, 0xa5, sizeof(garbage));
-		write_full(fd, garbage, sizeof(garbage));
-	}
+	memset(garbage, 0xa5, sizeof(garbage));
+	write_full(fd, garbage, sizeof(garbage));
 	check_case("garbage in transmission: disconnected", closed_by_server(fd));
 	close(fd);
 
@@ -343,33 +328,54 @@ int main(int argc, char **argv)
 	usleep(200000);
 	check_case("WRITE whose payload never arrives: others unaffected", true);
 	close(fd);
+}
 
-	/*
-	 * A flood: thousands of pipelined reads from a client that never
-	 * reads its replies.  The server must stop reading it rather than
-	 * buffer without bound.
-	 */
+/*
+ * A flood: thousands of pipelined reads from a client that never reads
+ * its replies.  The server must stop reading it rather than buffer
+ * without bound.
+ */
+static void flood(const char *pid, long limit)
+{
+	struct timeval tv = { .tv_sec = 0, .tv_usec = 200000 };
+	int fd, i, sent = 0;
+	long rss;
+
 	fd = connect_raw();
 	handshake_go(fd);
-	{
-		struct timeval tv = { .tv_sec = 0, .tv_usec = 200000 };
-		int i, sent = 0;
-
-		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-		for (i = 0; i < 20000; i++) {
-			if (!send_req(fd, NBD_CMD_READ, ((uint64_t)i % 4096) * 4096,
-				      1 << 20, 1000 + (uint64_t)i))
-				break;
-			sent++;
-		}
-		printf("# flood: %d 1 MiB reads sent before the server stopped reading\n", sent);
-		check_case("flood of unread 1 MiB reads: the server stops reading",
-			   sent < 20000);
-		rss = rss_bytes(argv[2]);
-		printf("# RSS %ld MiB during the flood, limit %ld MiB\n", rss >> 20, limit >> 20);
-		result(rss > 0 && rss <= limit, "RSS within budget during the flood");
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	for (i = 0; i < 20000; i++) {
+		if (!send_req(fd, NBD_CMD_READ, ((uint64_t)i % 4096) * 4096,
+			      1 << 20, 1000 + (uint64_t)i))
+			break;
+		sent++;
 	}
+	printf("# flood: %d 1 MiB reads sent before the server stopped reading\n", sent);
+	check_case("flood of unread 1 MiB reads: the server stops reading",
+		   sent < 20000);
+	rss = rss_bytes(pid);
+	printf("# RSS %ld MiB during the flood, limit %ld MiB\n", rss >> 20, limit >> 20);
+	result(rss > 0 && rss <= limit, "RSS within budget during the flood");
 	close(fd);
+}
+
+int main(int argc, char **argv)
+{
+	long limit, rss;
+
+	if (argc != 4) {
+		fprintf(stderr, "usage: %s SOCKET PID RSS_LIMIT_BYTES\n", argv[0]);
+		return 2;
+	}
+	sock_path = argv[1];
+	limit = atol(argv[3]);
+
+	good = connect_raw();
+	result(handshake_go(good) && good_works(), "second client: handshake and I/O");
+	bad_handshakes();
+	bad_options();
+	bad_requests();
+	flood(argv[2], limit);
 	usleep(200000);
 
 	rss = rss_bytes(argv[2]);

@@ -129,7 +129,8 @@ grep -Eqi 'read-only|permission|not permitted' <<<"$out" &&
 
 # Several listeners at once: TCP on an ephemeral-ish port next to the socket.
 port=$((20000 + RANDOM % 20000))
-if start_daemon "$tmp/log2" --unix "$tmp/b.sock" --tcp "127.0.0.1:$port" \
+# Debug: each connection's open and close lines are checked below.
+if start_daemon "$tmp/log2" --log-level debug --unix "$tmp/b.sock" --tcp "127.0.0.1:$port" \
 	--tcp "[::1]:$port" --export d=memory:,size=4M; then
 	check "TCP IPv4 listener" timeout 20 nbdinfo --size "nbd://127.0.0.1:$port"
 	if [ -e /proc/net/if_inet6 ]; then

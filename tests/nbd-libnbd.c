@@ -144,18 +144,12 @@ static void fill(char *buf, size_t len, unsigned int seed)
 		buf[i] = (char)(seed * 131 + i * 7 + (i >> 9));
 }
 
-static void test_commands(bool sr)
+/* Flags, then each command once, checked by reading back. */
+static void commands_basic(struct nbd_handle *h, const char *mode, bool sr,
+			   char *a, char *b, size_t len)
 {
-	const char *mode = sr ? "structured" : "simple";
-	struct nbd_handle *h = open_export("scratch", sr);
-	size_t len = 1 << 20;
-	char *a = malloc(len), *b = malloc(len);
 	int r;
 
-	if (!h) {
-		CHECK(0, "%s: connect", mode);
-		return;
-	}
 	CHECK(nbd_get_structured_replies_negotiated(h) == sr, "%s: replies negotiated", mode);
 	CHECK(nbd_can_flush(h) == 1 && nbd_can_fua(h) == 1 && nbd_can_trim(h) == 1 &&
 	      nbd_can_zero(h) == 1 && nbd_can_fast_zero(h) == 1 && nbd_can_cache(h) == 1 &&
@@ -180,39 +174,49 @@ static void test_commands(bool sr)
 	CHECK(r == 0 && !b[0] && !memcmp(b, b + 1, 4095), "%s: TRIM reads back zeros", mode);
 	/* A 33 MiB range trims fine: no payload, so the maximum does not apply. */
 	CHECK(nbd_trim(h, 33 << 20, 0, 0) == 0, "%s: TRIM larger than the maximum block", mode);
-	/* Many requests in flight at once, answered in any order. */
-	{
-		int64_t cookies[64];
-		char *bufs = malloc(64 * 8192);
-		int i, bad = 0, done;
+}
 
-		for (i = 0; i < 64; i++) {
-			fill(bufs + i * 8192, 8192, (unsigned int)i + 7);
-			cookies[i] = nbd_aio_pwrite(h, bufs + i * 8192, 8192,
-						    (uint64_t)i * 8192 + (32 << 20),
-						    NBD_NULL_COMPLETION, 0);
-		}
-		do {
-			done = 0;
-			for (i = 0; i < 64; i++)
-				done += nbd_aio_command_completed(h, (uint64_t)cookies[i]) != 0;
-			if (done < 64)
-				nbd_poll(h, -1);
-		} while (0);
-		while (nbd_aio_in_flight(h) > 0)
-			nbd_poll(h, -1);
-		for (i = 0; i < 64; i++) {
-			char c[8192], want[8192];
+/* Many requests in flight at once, answered in any order. */
+static void commands_pipelined(struct nbd_handle *h, const char *mode)
+{
+	int64_t cookies[64];
+	char *bufs = malloc(64 * 8192);
+	int i, bad = 0, done;
 
-			fill(want, 8192, (unsigned int)i + 7);
-			if (nbd_pread(h, c, 8192, (uint64_t)i * 8192 + (32 << 20), 0) ||
-			    memcmp(c, want, 8192))
-				bad++;
-		}
-		CHECK(bad == 0, "%s: 64 pipelined writes land", mode);
-		free(bufs);
+	for (i = 0; i < 64; i++) {
+		fill(bufs + i * 8192, 8192, (unsigned int)i + 7);
+		cookies[i] = nbd_aio_pwrite(h, bufs + i * 8192, 8192,
+					    (uint64_t)i * 8192 + (32 << 20),
+					    NBD_NULL_COMPLETION, 0);
 	}
-	/* Errors. */
+	do {
+		done = 0;
+		for (i = 0; i < 64; i++)
+			done += nbd_aio_command_completed(h, (uint64_t)cookies[i]) != 0;
+		if (done < 64)
+			nbd_poll(h, -1);
+	} while (0);
+	while (nbd_aio_in_flight(h) > 0)
+		nbd_poll(h, -1);
+	for (i = 0; i < 64; i++) {
+		char c[8192], want[8192];
+
+		fill(want, 8192, (unsigned int)i + 7);
+		if (nbd_pread(h, c, 8192, (uint64_t)i * 8192 + (32 << 20), 0) ||
+		    memcmp(c, want, 8192))
+			bad++;
+	}
+	CHECK(bad == 0, "%s: 64 pipelined writes land", mode);
+	free(bufs);
+}
+
+/* Requests the server refuses, with the errors the protocol names. */
+static void commands_refused(struct nbd_handle *h, const char *mode, char *a, char *b)
+{
+	size_t big = (32 << 20) + 512;
+	char *c = malloc(big);
+	int r;
+
 	nbd_set_strict_mode(h, 0);
 	r = nbd_pread(h, b, 4096, 64 << 20, 0);
 	CHECK(r == -1 && nbd_get_errno() == EINVAL, "%s: READ past the end: EINVAL", mode);
@@ -224,21 +228,35 @@ static void test_commands(bool sr)
 	CHECK(r == -1 && nbd_get_errno() == EINVAL, "%s: unaligned READ: EINVAL", mode);
 	r = nbd_pwrite(h, a, 100, 0, 0);
 	CHECK(r == -1 && nbd_get_errno() == EINVAL, "%s: unaligned WRITE: EINVAL", mode);
-	{
-		size_t big = (32 << 20) + 512;
-		char *c = malloc(big);
-
-		memset(c, 0, big);
-		r = nbd_pread(h, c, big, 0, 0);
-		CHECK(r == -1 && (nbd_get_errno() == EINVAL || nbd_get_errno() == EOVERFLOW),
-		      "%s: READ over the maximum: EINVAL", mode);
-		r = nbd_pwrite(h, c, big, 0, 0);
-		CHECK(r == -1 && (nbd_get_errno() == EINVAL || nbd_get_errno() == EOVERFLOW),
-		      "%s: WRITE over the maximum: EINVAL", mode);
-		free(c);
-	}
+	memset(c, 0, big);
+	r = nbd_pread(h, c, big, 0, 0);
+	CHECK(r == -1 && (nbd_get_errno() == EINVAL || nbd_get_errno() == EOVERFLOW),
+	      "%s: READ over the maximum: EINVAL", mode);
+	r = nbd_pwrite(h, c, big, 0, 0);
+	CHECK(r == -1 && (nbd_get_errno() == EINVAL || nbd_get_errno() == EOVERFLOW),
+	      "%s: WRITE over the maximum: EINVAL", mode);
+	free(c);
 	r = nbd_pread(h, b, 4096, 0, 0);
 	CHECK(r == 0, "%s: the connection still works after errors", mode);
+}
+
+static void test_commands(bool sr)
+{
+	const char *mode = sr ? "structured" : "simple";
+	struct nbd_handle *h = open_export("scratch", sr);
+	size_t len = 1 << 20;
+	char *a = malloc(len), *b = malloc(len);
+	int r;
+
+	if (!h) {
+		CHECK(0, "%s: connect", mode);
+		free(a);
+		free(b);
+		return;
+	}
+	commands_basic(h, mode, sr, a, b, len);
+	commands_pipelined(h, mode);
+	commands_refused(h, mode, a, b);
 	if (!sr) {
 		r = nbd_block_status(h, 4096, 0, (nbd_extent_callback){ 0 }, 0);
 		CHECK(r == -1, "simple: BLOCK_STATUS without a meta context fails");

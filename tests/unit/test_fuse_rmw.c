@@ -13,7 +13,7 @@
 
 #include "core/page.h"
 #include "daemon/fuse_pages.h"
-#include "fuse_suites.h"
+#include "daemon_suites.h"
 #include "helpers.h"
 
 #define RMW_SEED	0xf05eb10cull

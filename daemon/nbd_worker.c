@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The worker threads.  Each iteration runs the loop's callbacks (socket
+ * The NBD worker threads.  Each iteration runs the loop's callbacks (socket
  * readiness, disk completions, new connections), then services every
  * connection they touched: replies completed in that batch go out in one
  * send, stalled readers retry, finished connections are freed.
@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "daemon/log.h"
-#include "daemon/worker.h"
+#include "daemon/nbd_worker.h"
 
 /* Loop depth: polls and disk I/O of every connection share it. */
 #define WORKER_QUEUE_DEPTH	512
@@ -28,12 +28,12 @@
 
 struct new_conn {
 	struct ioloop_work work;
-	struct worker *w;
+	struct nbd_worker *w;
 	int fd;
 	char peer[64];
 };
 
-void worker_mark(struct worker *w, struct nbd_conn *c)
+void nbd_worker_mark(struct nbd_worker *w, struct nbd_conn *c)
 {
 	if (c->on_dirty)
 		return;
@@ -42,7 +42,7 @@ void worker_mark(struct worker *w, struct nbd_conn *c)
 	w->dirty = c;
 }
 
-void worker_link(struct worker *w, struct nbd_conn *c)
+void nbd_worker_link(struct nbd_worker *w, struct nbd_conn *c)
 {
 	c->prev = NULL;
 	c->next = w->conns;
@@ -50,9 +50,10 @@ void worker_link(struct worker *w, struct nbd_conn *c)
 		w->conns->prev = c;
 	w->conns = c;
 	atomic_fetch_add(&w->nr_conns, 1);
+	atomic_fetch_add(&w->nr_opened, 1);
 }
 
-void worker_unlink(struct worker *w, struct nbd_conn *c)
+void nbd_worker_unlink(struct nbd_worker *w, struct nbd_conn *c)
 {
 	if (c->prev)
 		c->prev->next = c->next;
@@ -61,12 +62,13 @@ void worker_unlink(struct worker *w, struct nbd_conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	atomic_fetch_sub(&w->nr_conns, 1);
+	atomic_fetch_add(&w->nr_closed, 1);
 }
 
 static void new_conn_fn(struct ioloop_work *work)
 {
 	struct new_conn *nc = container_of(work, struct new_conn, work);
-	struct worker *w = nc->w;
+	struct nbd_worker *w = nc->w;
 
 	if (w->stopping)
 		close(nc->fd);
@@ -77,7 +79,7 @@ static void new_conn_fn(struct ioloop_work *work)
 
 static void stop_fn(struct ioloop_work *work)
 {
-	struct worker *w = container_of(work, struct worker, stop_work);
+	struct nbd_worker *w = container_of(work, struct nbd_worker, stop_work);
 	struct nbd_conn *c, *next;
 
 	w->stopping = true;
@@ -85,17 +87,12 @@ static void stop_fn(struct ioloop_work *work)
 	w->stop_deadline = w->refuse_deadline + WORKER_STOP_GRACE;
 	for (c = w->conns; c; c = next) {
 		next = c->next;
-		if (c->state == NBD_TRANSMISSION && !c->closing) {
-			c->refusing = true;
-			nbd_conn_mark(c);
-		} else {
-			nbd_conn_shutdown(c);
-		}
+		nbd_conn_refuse(c);
 	}
 }
 
 /* Drain the to-do list; servicing may add to it again, so loop. */
-static void service_dirty(struct worker *w)
+static void service_dirty(struct nbd_worker *w)
 {
 	while (w->dirty) {
 		struct nbd_conn *c = w->dirty;
@@ -111,7 +108,7 @@ static void service_dirty(struct worker *w)
  * have freed some; the one that stalled first goes first, so a flood on
  * one connection cannot keep another waiting for ever.
  */
-static void retry_stalled(struct worker *w)
+static void retry_stalled(struct nbd_worker *w)
 {
 	struct nbd_conn *c, *next, *last = NULL;
 
@@ -122,30 +119,31 @@ static void retry_stalled(struct worker *w)
 	/* New connections are linked at the head: the oldest is last. */
 	for (c = last; c; c = next) {
 		next = c->prev;
-		if (c->stalled)
+		if (c->input_pause == NBD_INPUT_STALLED)
 			nbd_conn_resume(c);
 	}
 }
 
-static void check_timeouts(struct worker *w)
+static void check_timeouts(struct nbd_worker *w)
 {
 	time_t now = time(NULL);
 	struct nbd_conn *c, *next;
 
 	for (c = w->conns; c; c = next) {
 		next = c->next;
-		if (c->state != NBD_TRANSMISSION && now >= c->hs_deadline)
+		if (!nbd_conn_negotiated(c) && now >= c->hs.deadline)
 			nbd_conn_kill(c, "handshake timed out");
 		else if (w->stopping && now >= w->stop_deadline)
 			nbd_conn_kill(c, "stopping");
-		else if (w->stopping && now >= w->refuse_deadline && !c->closing)
+		else if (w->stopping && now >= w->refuse_deadline &&
+			 c->state != NBD_CONN_CLOSING)
 			nbd_conn_shutdown(c);
 	}
 }
 
 static void *worker_main(void *arg)
 {
-	struct worker *w = arg;
+	struct nbd_worker *w = arg;
 
 	ioloop_set_current(w->loop);
 	while (!w->stopping || w->conns) {
@@ -167,17 +165,17 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-int workers_start(struct worker **out, unsigned int n,
+int nbd_workers_start(struct nbd_worker **out, unsigned int n,
 		  const struct nbd_server *srv, struct pgalloc *pa)
 {
-	struct worker *ws = calloc(n, sizeof(*ws));
+	struct nbd_worker *ws = calloc(n, sizeof(*ws));
 	unsigned int i;
 	int ret = 0;
 
 	if (!ws)
 		return -ENOMEM;
 	for (i = 0; i < n; i++) {
-		struct worker *w = &ws[i];
+		struct nbd_worker *w = &ws[i];
 
 		w->idx = i;
 		w->srv = srv;
@@ -203,19 +201,19 @@ int workers_start(struct worker **out, unsigned int n,
 		w->started = true;
 	}
 	if (ret) {
-		workers_stop(ws, n);
+		nbd_workers_stop(ws, n);
 		return ret;
 	}
 	*out = ws;
 	return 0;
 }
 
-void workers_add_conn(struct worker *ws, unsigned int n, int fd,
+void nbd_workers_add_conn(struct nbd_worker *ws, unsigned int n, int fd,
 		      const char *peer)
 {
 	static unsigned int next;
 	struct new_conn *nc = calloc(1, sizeof(*nc));
-	struct worker *w;
+	struct nbd_worker *w;
 	unsigned int i, best;
 
 	if (!nc) {
@@ -236,7 +234,7 @@ void workers_add_conn(struct worker *ws, unsigned int n, int fd,
 	ioloop_post(w->loop, &nc->work);
 }
 
-void workers_stop(struct worker *ws, unsigned int n)
+void nbd_workers_stop(struct nbd_worker *ws, unsigned int n)
 {
 	unsigned int i;
 
@@ -252,4 +250,27 @@ void workers_stop(struct worker *ws, unsigned int n)
 		ioloop_destroy(ws[i].loop);
 	}
 	free(ws);
+}
+
+void nbd_workers_log_summary(const struct nbd_worker *ws, unsigned int n,
+			     struct nbd_workers_summary *s, time_t now,
+			     unsigned int interval)
+{
+	unsigned long long opened = 0, closed = 0;
+	unsigned int i, open = 0;
+
+	if (!ws || now - s->last < (time_t)interval)
+		return;
+	for (i = 0; i < n; i++) {
+		opened += atomic_load(&ws[i].nr_opened);
+		closed += atomic_load(&ws[i].nr_closed);
+		open += atomic_load(&ws[i].nr_conns);
+	}
+	if (opened == s->opened && closed == s->closed)
+		return;
+	log_info("connections: %llu opened, %llu closed, %u open now (since last summary)",
+		 opened - s->opened, closed - s->closed, open);
+	s->opened = opened;
+	s->closed = closed;
+	s->last = now;
 }
