@@ -100,37 +100,41 @@ fail:
 	return ret;
 }
 
+/* "HOST:PORT" or "[V6ADDR]:PORT" into @host and *@port; false if malformed. */
+static bool split_host_port(const char *spec, char *host, size_t size,
+			    const char **port)
+{
+	const char *h = spec, *end;
+	size_t hl;
+
+	if (spec[0] == '[') {
+		h = spec + 1;
+		end = strchr(spec, ']');
+		if (!end || end[1] != ':')
+			return false;
+		*port = end + 2;
+	} else {
+		end = strrchr(spec, ':');
+		if (!end)
+			return false;
+		*port = end + 1;
+	}
+	hl = (size_t)(end - h);
+	if (hl >= size || !**port)
+		return false;
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	return true;
+}
+
 int listen_tcp(struct listeners *ls, const char *spec, char *err, size_t errlen)
 {
 	struct addrinfo hints = { 0 }, *res = NULL;
 	char host[256], name[128];
-	const char *colon, *port;
+	const char *port;
 	int fd = -1, ret, one = 1;
-	size_t hl;
 
-	if (spec[0] == '[') {
-		const char *close_br = strchr(spec, ']');
-
-		if (!close_br || close_br[1] != ':')
-			goto bad;
-		hl = (size_t)(close_br - spec - 1);
-		if (hl >= sizeof(host))
-			goto bad;
-		memcpy(host, spec + 1, hl);
-		host[hl] = '\0';
-		port = close_br + 2;
-	} else {
-		colon = strrchr(spec, ':');
-		if (!colon)
-			goto bad;
-		hl = (size_t)(colon - spec);
-		if (hl >= sizeof(host))
-			goto bad;
-		memcpy(host, spec, hl);
-		host[hl] = '\0';
-		port = colon + 1;
-	}
-	if (!*port)
+	if (!split_host_port(spec, host, sizeof(host), &port))
 		goto bad;
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
