@@ -117,8 +117,11 @@ cmd_check() {
 summarize() {
 	local dir log pass=0 fail=0 skip=0 n
 	for dir in "$@"; do
-		[ -f "$dir/tests/unit/check_core.log" ] &&
-			say "$dir: $(grep -h 'Checks:' "$dir/tests/unit/check_core.log")"
+		for log in "$dir"/tests/unit/check_*.log; do
+			[ -f "$log" ] || continue
+			n=${log##*/}
+			say "$dir ${n%.log}: $(grep -h 'Checks:' "$log")"
+		done
 		for log in "$dir"/tests/*.trs "$dir"/tests/*/*.trs; do
 			[ -f "$log" ] || continue
 			case $(sed -n 's/^:test-result: //p' "$log") in

@@ -46,17 +46,24 @@ struct ioloop_work {
 /* ioloop_create() flags */
 #define IOLOOP_NO_URING	0x1u	/* use epoll even if io_uring works */
 
-/*
- * Create a loop with an SQ of @queue_depth entries.  When @pa is given its
- * arenas are registered as fixed buffers (best effort; see
- * ioloop_fixed_buffer()).  Returns NULL and sets errno on failure.
+/**
+ * ioloop_create - a loop for the calling thread to run
+ * @queue_depth: SQ entries
+ * @flags: IOLOOP_NO_URING, or 0
+ * @pa: when given, its arenas are registered as fixed buffers (best
+ *      effort; see ioloop_fixed_buffer())
+ *
+ * Return: the loop, or NULL with errno set.
  */
 struct ioloop *ioloop_create(unsigned int queue_depth, unsigned int flags,
 			     struct pgalloc *pa);
 
-/*
- * Let the loop spin for up to @max_us microseconds before it sleeps,
- * adaptively: the spin grows while events come soon after it would have
+/**
+ * ioloop_set_poll - let the loop spin before it sleeps
+ * @loop: the loop
+ * @max_us: the longest spin in microseconds; 0 turns it off (the default)
+ *
+ * Adaptively: the spin grows while events come soon after it would have
  * slept and drops to nothing while they do not (0 turns it off, the
  * default).  It is skipped while the loop's wait cycles carry more than
  * about two events each, where one sleep serves a batch.  For loops that
@@ -65,7 +72,10 @@ struct ioloop *ioloop_create(unsigned int queue_depth, unsigned int flags,
  */
 void ioloop_set_poll(struct ioloop *loop, unsigned int max_us);
 
-/* Destroy a loop. Nothing may be in flight. */
+/**
+ * ioloop_destroy - free a loop
+ * @loop: the loop, with nothing in flight
+ */
 void ioloop_destroy(struct ioloop *loop);
 
 /**
@@ -76,46 +86,86 @@ void ioloop_destroy(struct ioloop *loop);
  */
 bool ioloop_uring_disabled(void);
 
-/* Whether this loop runs on io_uring (false: epoll). */
+/**
+ * ioloop_has_uring - whether @loop runs on io_uring (false: epoll)
+ * @loop: the loop
+ */
 bool ioloop_has_uring(const struct ioloop *loop);
 
-/*
- * Why io_uring is not used, for the one log line that says so: 0 when it
- * is, else a positive errno (EPERM, ENOSYS...), or -1 when disabled on
- * purpose (IOLOOP_NO_URING or BLOCKD_NO_IO_URING).
+/**
+ * ioloop_uring_error - why io_uring is not used, for the log line that says so
+ * @loop: the loop
+ *
+ * Return: 0 when it is, else a positive errno (EPERM, ENOSYS...), or -1
+ * when disabled on purpose (IOLOOP_NO_URING or BLOCKD_NO_IO_URING).
  */
 int ioloop_uring_error(const struct ioloop *loop);
 
-/* The ring, for code that preps its own SQEs; NULL in epoll mode. */
+/**
+ * ioloop_ring - the ring, for a backend that preps its own SQEs
+ * @loop: the loop
+ *
+ * Return: the ring, or NULL in epoll mode.
+ */
 struct io_uring *ioloop_ring(struct ioloop *loop);
 
-/*
- * A free SQE whose completion goes to @op.  When the SQ is full, queued
- * entries are submitted first, so this never fails in io_uring mode.
+/**
+ * ioloop_get_sqe - a free SQE whose completion goes to @op
+ * @loop: the loop
+ * @op: the completion's owner, its address the SQE's user_data
+ *
+ * When the SQ is full, queued entries are submitted first, so this never
+ * fails.  io_uring loops only (a bug on an epoll loop).
+ *
+ * Return: the SQE.
  */
 struct io_uring_sqe *ioloop_get_sqe(struct ioloop *loop, struct ioloop_op *op);
 
-/* Submit queued SQEs now (ioloop_run_once() also does). */
+/**
+ * ioloop_submit - submit queued SQEs now (ioloop_run_once() also does)
+ * @loop: the loop
+ *
+ * Return: SQEs submitted (0 on an epoll loop), or -errno.
+ */
 int ioloop_submit(struct ioloop *loop);
 
-/*
- * Index of @fd in the loop's fixed-file table, registering it on first
- * use; -1 if the table is full or unsupported.  ioloop_forget_file()
- * removes it (before close()).
+/**
+ * ioloop_fixed_file - @fd's index in the loop's fixed-file table
+ * @loop: the loop
+ * @fd: the descriptor, registered on first use
+ *
+ * Return: the index, or -1 if the table is full or unsupported.
  */
 int ioloop_fixed_file(struct ioloop *loop, int fd);
+
+/**
+ * ioloop_forget_file - remove @fd from the fixed-file table, before close()
+ * @loop: the loop
+ * @fd: the descriptor
+ */
 void ioloop_forget_file(struct ioloop *loop, int fd);
 
-/*
- * The fixed-buffer index covering [@addr, @addr + @len), or -1 when the
- * range is not inside one registered arena.
+/**
+ * ioloop_fixed_buffer - the fixed-buffer index covering [@addr, @addr + @len)
+ * @loop: the loop
+ * @addr: start of the range
+ * @len: its length
+ *
+ * Return: the index, or -1 when the range is not inside one registered
+ * arena.
  */
 int ioloop_fixed_buffer(struct ioloop *loop, const void *addr, size_t len);
 
-/*
- * Call @op->cb once when @fd is ready for @events (POLLIN, POLLOUT...),
- * with the ready events as res.  One-shot: arm again to wait again.
- * Returns 0 or -errno.
+/**
+ * ioloop_poll - call @op->cb once when @fd is ready for @events
+ * @loop: the loop
+ * @fd: the descriptor
+ * @events: POLLIN, POLLOUT...
+ * @op: its callback gets the ready events as res
+ *
+ * One-shot: arm again to wait again.
+ *
+ * Return: 0 or -errno.
  */
 int ioloop_poll(struct ioloop *loop, int fd, uint32_t events,
 		struct ioloop_op *op);
@@ -143,25 +193,47 @@ int ioloop_poll(struct ioloop *loop, int fd, uint32_t events,
 int ioloop_cancel(struct ioloop *loop, struct ioloop_op *target,
 		  struct ioloop_op *done);
 
-/*
- * Queue @w to run on @loop's thread, waking it.  Safe from any thread,
- * including the loop's own.  The loop must outlive every poster: destroy
- * a loop only after the backends and threads that post to it are gone.
+/**
+ * ioloop_post - queue @w to run on @loop's thread, waking it
+ * @loop: the loop
+ * @w: the work; @w->fn runs on the loop thread
+ *
+ * Safe from any thread, including the loop's own.  The loop must outlive
+ * every poster: destroy a loop only after the backends and threads that
+ * post to it are gone.
  */
 void ioloop_post(struct ioloop *loop, struct ioloop_work *w);
 
-/*
- * Submit what is queued, wait up to @timeout_ms (-1: until something
- * happens, 0: not at all) and run every completion and posted work item.
- * Returns the number of callbacks run, or -errno.
+/**
+ * ioloop_run_once - one turn of the loop
+ * @loop: the loop
+ * @timeout_ms: how long to wait (-1: until something happens, 0: not at all)
+ *
+ * Submit what is queued, wait, and run every completion and posted work
+ * item.
+ *
+ * Return: the number of callbacks run, or -errno.
  */
 int ioloop_run_once(struct ioloop *loop, int timeout_ms);
 
-/* Run until *@done is true. */
+/**
+ * ioloop_run_until - run @loop until *@done is true
+ * @loop: the loop
+ * @done: set by a callback
+ */
 void ioloop_run_until(struct ioloop *loop, const volatile bool *done);
 
-/* The loop the calling thread runs (set by ioloop_set_current()), or NULL. */
+/**
+ * ioloop_current - the loop the calling thread runs, or NULL
+ *
+ * Backends submit to it and complete on it.
+ */
 struct ioloop *ioloop_current(void);
+
+/**
+ * ioloop_set_current - say which loop the calling thread runs
+ * @loop: the loop, or NULL when the thread stops running one
+ */
 void ioloop_set_current(struct ioloop *loop);
 
 #endif
