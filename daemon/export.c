@@ -117,24 +117,6 @@ static void flush_endio(struct bio *bio)
 	fw->done = true;
 }
 
-struct bio *export_alloc_data_bio(struct export *ex, blk_opf_t opf,
-				  uint64_t off, uint32_t size)
-{
-	struct bio *bio;
-
-	bio = bio_alloc_bioset(BLK_GFP_NOWAIT, DIV_ROUND_UP(size, PAGE_SIZE), &ex->bs);
-	if (!bio)
-		return NULL;
-	if (bio_prep_pages(bio, size) || bio_alloc_pages(bio, BLK_GFP_NOWAIT)) {
-		bio_put(bio);
-		return NULL;
-	}
-	bio->bi_opf = opf;
-	bio->bi_iter.bi_sector = off >> SECTOR_SHIFT;
-	bio->bi_queue = &ex->be->queue;
-	return bio;
-}
-
 int export_flush(struct export *ex)
 {
 	struct flush_wait fw = { 0 };

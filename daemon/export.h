@@ -91,21 +91,6 @@ void export_get(struct export *ex);
 void export_put(struct export *ex);
 
 /**
- * export_alloc_data_bio - a bio of @ex's bio_set with a page per bvec
- * @ex: the export
- * @opf: the bio's op and flags
- * @off: its device offset, in bytes
- * @size: its length
- *
- * It never waits: when memory is short the front end stops reading
- * requests instead (the caller frees what it built so far).
- *
- * Return: the bio, or NULL.
- */
-struct bio *export_alloc_data_bio(struct export *ex, blk_opf_t opf,
-				  uint64_t off, uint32_t size);
-
-/**
  * export_flush - make every acknowledged write to @ex durable
  * @ex: the export
  *

@@ -52,16 +52,23 @@ static void edges_read(struct fuse_edge_read *e, int err)
 	fuse_submit_write(io);
 }
 
+/* Give back the edge reads' page bios and their parent. */
+static void edges_free(struct fuse_edge_read *e)
+{
+	unsigned int i;
+
+	for (i = 0; i < e->nr_data; i++)
+		bio_put(e->data[i]);
+	bio_put(&e->bio);
+}
+
 static void edge_endio(struct bio *parent)
 {
 	struct fuse_edge_read *e = bio_pad_obj(parent, struct fuse_edge_read, bio);
 	struct fuse_thread *t = e->t;
-	unsigned int i;
 
 	edges_read(e, parent->bi_status);
-	for (i = 0; i < e->nr_data; i++)
-		bio_put(e->data[i]);
-	bio_put(parent);
+	edges_free(e);
 	t->nr_inflight--;
 }
 
@@ -131,7 +138,6 @@ static struct fuse_edge_read *alloc_edges(struct fuse_thread *t,
 	bool head = off & (mb - 1), tail = (off + len) & (mb - 1);
 	struct bio *parent = fuse_alloc_parent(ex, edge_endio);
 	struct fuse_edge_read *e;
-	unsigned int i;
 
 	if (!parent)
 		return NULL;
@@ -156,9 +162,7 @@ static struct fuse_edge_read *alloc_edges(struct fuse_thread *t,
 	}
 	return e;
 nomem:
-	for (i = 0; i < e->nr_data; i++)
-		bio_put(e->data[i]);
-	bio_put(parent);
+	edges_free(e);
 	return NULL;
 }
 

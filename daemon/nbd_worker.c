@@ -166,7 +166,7 @@ static void *worker_main(void *arg)
 }
 
 int nbd_workers_start(struct nbd_worker **out, unsigned int n,
-		  const struct nbd_server *srv, struct pgalloc *pa)
+		      const struct nbd_server *srv, struct pgalloc *pa)
 {
 	struct nbd_worker *ws = calloc(n, sizeof(*ws));
 	unsigned int i;
@@ -209,7 +209,7 @@ int nbd_workers_start(struct nbd_worker **out, unsigned int n,
 }
 
 void nbd_workers_add_conn(struct nbd_worker *ws, unsigned int n, int fd,
-		      const char *peer)
+			  const char *peer)
 {
 	static unsigned int next;
 	struct new_conn *nc = calloc(1, sizeof(*nc));
