@@ -454,6 +454,7 @@ static void destroy(struct nbd_conn *c)
 	nbd_transport_close(&c->tp);
 	bio_put(c->src);
 	free(c->meta_export);
+	free(c->tls_identity);
 	free(c->hs_out.data);
 	free(c->rbuf);
 	free(c);

@@ -108,6 +108,7 @@ struct nbd_conn {
 	unsigned int id;
 	char peer[64];
 	struct nbd_transport tp;
+	char *tls_identity;		/* TLS peer: cert DN or PSK user; or NULL */
 	enum nbd_conn_state state;
 	enum nbd_input_pause input_pause;
 	struct nbd_handshake hs;
